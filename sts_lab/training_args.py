@@ -1,0 +1,48 @@
+"""Map the ``optimizer`` and ``trainer`` config groups onto SentenceTransformerTrainingArguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from sentence_transformers import SentenceTransformerTrainingArguments
+
+from sts_lab.errors import StsLabError
+
+
+def precision_flags(precision: str) -> dict[str, bool]:
+    """``auto``: bf16 where the GPU supports it, else fp16 on GPU, fp32 on CPU."""
+    on_gpu = torch.cuda.is_available()
+    if precision == "auto":
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if on_gpu else "fp32"
+    if precision == "fp16" and not on_gpu:
+        raise StsLabError("trainer.precision=fp16 needs a CUDA GPU; use auto, fp32 or bf16 on the CPU")
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def training_arguments(cfg: DictConfig, output_dir: Path) -> SentenceTransformerTrainingArguments:
+    optimizer, trainer = cfg.optimizer, cfg.trainer
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=trainer.epochs,
+        max_steps=trainer.max_steps or -1,
+        per_device_train_batch_size=trainer.batch_size,
+        per_device_eval_batch_size=trainer.eval_batch_size,
+        optim=optimizer.impl,
+        learning_rate=optimizer.lr,
+        weight_decay=optimizer.weight_decay,
+        adam_beta1=optimizer.betas[0],
+        adam_beta2=optimizer.betas[1],
+        adam_epsilon=optimizer.eps,
+        lr_scheduler_type=optimizer.scheduler,
+        warmup_steps=optimizer.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        eval_strategy="steps",
+        eval_steps=trainer.eval_steps,
+        logging_steps=trainer.logging_steps,
+        save_strategy="no",  # the final model is saved by train() when trainer.save_model is set
+        seed=cfg.seed,
+        dataloader_num_workers=trainer.dataloader_workers,
+        report_to="none",  # trackers join through trainer callbacks (sts_lab.tracking)
+        **precision_flags(trainer.precision),
+    )

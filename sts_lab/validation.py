@@ -1,0 +1,43 @@
+"""Start-up checks of a composed config: every bad value is refused before data or model load."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+from transformers.trainer_utils import SchedulerType
+
+from sts_lab.errors import StsLabError
+from sts_lab.evaluation import METRIC_NAMES
+from sts_lab.losses import required_label_range
+from sts_lab.normalization import label_range
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def require(condition: bool, key: str, value: object, rule: str) -> None:
+    if not condition:
+        raise StsLabError(f"{key}={value!r}: {rule}")
+
+
+def validate(cfg: DictConfig) -> None:
+    optimizer, trainer, data = cfg.optimizer, cfg.trainer, cfg.data
+    require(cfg.objective in METRIC_NAMES, "objective", cfg.objective, f"not a metric; available: {list(METRIC_NAMES)}")
+    require(optimizer.lr > 0, "optimizer.lr", optimizer.lr, "must be > 0")
+    require(optimizer.weight_decay >= 0, "optimizer.weight_decay", optimizer.weight_decay, "must be >= 0")
+    require(0 <= optimizer.warmup_ratio < 1, "optimizer.warmup_ratio", optimizer.warmup_ratio, "must be in [0, 1)")
+    schedulers = [s.value for s in SchedulerType]
+    require(optimizer.scheduler in schedulers, "optimizer.scheduler", optimizer.scheduler, f"must be one of {schedulers}")
+    require(trainer.batch_size >= 1, "trainer.batch_size", trainer.batch_size, "must be >= 1")
+    require(trainer.eval_batch_size >= 1, "trainer.eval_batch_size", trainer.eval_batch_size, "must be >= 1")
+    require(trainer.epochs > 0, "trainer.epochs", trainer.epochs, "must be > 0")
+    require(trainer.max_steps is None or trainer.max_steps >= 1, "trainer.max_steps", trainer.max_steps, "must be null or >= 1")
+    require(trainer.eval_steps > 0, "trainer.eval_steps", trainer.eval_steps, "must be > 0 (steps, or a fraction < 1 of all steps)")
+    require(trainer.precision in PRECISIONS, "trainer.precision", trainer.precision, f"must be one of {list(PRECISIONS)}")
+    require(data.limit is None or data.limit >= 1, "data.limit", data.limit, "must be null or >= 1")
+    require(data.path is not None or data.hub_id is not None, "data.path", data.path, "set data.path or data.hub_id")
+    require(data.min_score < data.max_score, "data.max_score", data.max_score, "must be > data.min_score")
+    labels, needed = label_range(data, cfg.normalization), required_label_range(cfg.loss)
+    if needed is not None and not (needed[0] <= labels[0] and labels[1] <= needed[1]):
+        raise StsLabError(
+            f"loss={cfg.loss._target_.rsplit('.', 1)[-1]} needs labels in {list(needed)}, but this "
+            f"normalization gives labels in {list(labels)}: use normalization=unit or normalization=signed"
+        )
