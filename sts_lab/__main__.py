@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sts_lab.train import train
+from sts_lab.job import run_job
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Train, then return the objective (dev Spearman by default; never test) for sweepers to optimise."""
-    metrics = train(cfg, Path(HydraConfig.get().runtime.output_dir))
-    return metrics[cfg.objective]
+    return run_job(cfg)[cfg.objective]
 
 
 if __name__ == "__main__":

@@ -10,11 +10,6 @@ from scipy.stats import pearsonr, spearmanr
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
-# What a finished run reports in metrics.json; named once, here.
-METRIC_NAMES = (
-    "zero_shot_test_spearman", "dev_spearman", "dev_pearson", "best_dev_spearman", "test_spearman",
-    "test_pearson", "train_loss", "train_seconds", "train_samples_per_second", "steps", "parameters",
-)
 DEV_SPEARMAN_LOG_KEY = "eval_dev_spearman_cosine"
 DEV_PEARSON_LOG_KEY = "eval_dev_pearson_cosine"
 

@@ -84,7 +84,7 @@ def build_random_bert(architecture: DictConfig, directory: Path) -> None:
 
 
 def replace_pooling(model: SentenceTransformer, mode: str) -> None:
-    pooling = Pooling(model.get_sentence_embedding_dimension(), pooling_mode=mode)
+    pooling = Pooling(model.get_embedding_dimension(), pooling_mode=mode)
     for index, module in enumerate(model):
         if isinstance(module, Pooling):
             model[index] = pooling

@@ -14,18 +14,15 @@ from sentence_transformers import SentenceTransformer, SentenceTransformerTraine
 from transformers import TrainerCallback, set_seed
 
 from sts_lab.data import load_splits
-from sts_lab.evaluation import DEV_PEARSON_LOG_KEY, DEV_SPEARMAN_LOG_KEY, METRIC_NAMES, dev_evaluator, score_split
+from sts_lab.evaluation import DEV_PEARSON_LOG_KEY, DEV_SPEARMAN_LOG_KEY, dev_evaluator, score_split
 from sts_lab.losses import build_loss
 from sts_lab.modeling import build_model
 from sts_lab.normalization import normalize
+from sts_lab.outputs import DEV_CURVE_FILE, METRIC_NAMES, METRICS_FILE, TEST_PREDICTIONS_FILE
 from sts_lab.training_args import training_arguments
 from sts_lab.validation import validate
 
 log = logging.getLogger(__name__)
-
-METRICS_FILE = "metrics.json"
-DEV_CURVE_FILE = "dev_curve.csv"
-TEST_PREDICTIONS_FILE = "test_predictions.csv"
 
 
 def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback] = ()) -> dict[str, float]:

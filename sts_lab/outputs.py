@@ -1,0 +1,12 @@
+"""What a job writes into its output directory, named once. Light on imports: the report reads these too."""
+
+METRICS_FILE = "metrics.json"  # written last, only by a finished run: {name: value for name in METRIC_NAMES}
+FAILURE_FILE = "failure.json"  # written instead by a failed run: {"error": type, "message": text}
+DEV_CURVE_FILE = "dev_curve.csv"  # step, epoch, dev_spearman, dev_pearson at every evaluation
+TEST_PREDICTIONS_FILE = "test_predictions.csv"  # gold, cosine for every test pair, in data order
+OVERRIDES_FILE = ".hydra/overrides.yaml"  # Hydra's record of the job's command-line overrides
+
+METRIC_NAMES = (
+    "zero_shot_test_spearman", "dev_spearman", "dev_pearson", "best_dev_spearman", "test_spearman",
+    "test_pearson", "train_loss", "train_seconds", "train_samples_per_second", "steps", "parameters",
+)

@@ -1,0 +1,128 @@
+"""Weights & Biases logging (``logger`` config group): one W&B run per job, one W&B group per sweep.
+
+Our own small TrainerCallback rather than transformers' ``report_to="wandb"``: that integration writes the
+trainer's flat arguments (``seed``, ``learning_rate``, ...) into the run config over our nested Hydra config.
+"""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from omegaconf import DictConfig, OmegaConf
+from transformers import TrainerCallback
+
+log = logging.getLogger(__name__)
+
+# Trainer log keys -> W&B history keys; everything is plotted against train/global_step.
+HISTORY_KEYS = {
+    "loss": "train/loss",
+    "learning_rate": "train/learning_rate",
+    "grad_norm": "train/grad_norm",
+    "epoch": "train/epoch",
+    "eval_dev_spearman_cosine": "dev/spearman",
+    "eval_dev_pearson_cosine": "dev/pearson",
+}
+STEP_KEY = "train/global_step"
+_offline_announced = False
+
+
+def has_credentials() -> bool:
+    """An API key in the environment or in ~/.netrc (where ``wandb login`` puts it).
+
+    Checked by hand because wandb's own login prompts for a key when there is none.
+    """
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+def choose_mode(configured: str | None) -> str:
+    """logger.mode, else WANDB_MODE, else online with credentials and offline without."""
+    return configured or os.environ.get("WANDB_MODE") or ("online" if has_credentials() else "offline")
+
+
+def run_config(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
+    """The resolved config as a nested dict; every group node also names its option (``loss.name=cosent``)."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for group, option in choices.items():
+        if isinstance(config.get(group), dict):
+            config[group] = {"name": option, **config[group]}
+    return config
+
+
+class WandbCallback(TrainerCallback):
+    """Streams the trainer's logs (train loss, learning rate, dev Spearman/Pearson) into a W&B run."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+
+    def on_log(self, args, state, control, logs=None, **kwargs) -> None:
+        values = {HISTORY_KEYS[key]: value for key, value in (logs or {}).items() if key in HISTORY_KEYS}
+        if values:
+            self.run.log({STEP_KEY: state.global_step, **values})
+
+
+class Tracker:
+    """One job's W&B run: started by ``start``, always ended by ``finish`` (as failed when the job failed)."""
+
+    def __init__(self, run: Any | None) -> None:
+        self.run = run
+        self.callbacks = [WandbCallback(run)] if run is not None else []
+
+    @classmethod
+    def start(cls, cfg: DictConfig, output_dir: Path, name: str | None, group: str | None,
+              choices: dict[str, str]) -> Tracker:
+        logger = cfg.get("logger")
+        if not logger:  # logger=none
+            return cls(None)
+        import wandb
+
+        mode = choose_mode(logger.mode)
+        arguments = dict(
+            project=logger.project, entity=logger.entity, tags=list(logger.tags), notes=logger.notes,
+            name=name, group=group, job_type=choices.get("loss"), config=run_config(cfg, choices),
+            dir=str(output_dir), settings=wandb.Settings(init_timeout=logger.init_timeout, quiet=True),
+        )
+        try:
+            run = wandb.init(mode=mode, **arguments)
+        except Exception as error:  # network errors, timeouts, auth: W&B must never stop training
+            if mode != "online":
+                raise
+            log.warning("W&B init failed (%s); logging this run offline instead", str(error).splitlines()[0])
+            mode, run = "offline", wandb.init(mode="offline", **arguments)
+        if mode == "offline":
+            announce_offline(output_dir, group is not None)
+        run.define_metric(STEP_KEY)
+        run.define_metric("*", step_metric=STEP_KEY)
+        run.define_metric("dev/spearman", summary="max")
+        return cls(run)
+
+    def log_results(self, metrics: dict[str, float], files: list[Path]) -> None:
+        if self.run is None:
+            return
+        self.run.summary.update(metrics)
+        for path in files:
+            self.run.save(str(path), base_path=str(path.parent), policy="now")
+
+    def finish(self, failed: bool) -> None:
+        if self.run is not None:
+            self.run.finish(exit_code=1 if failed else 0)
+            self.run = None
+
+
+def announce_offline(output_dir: Path, in_sweep: bool) -> None:
+    global _offline_announced
+    if _offline_announced:
+        return
+    _offline_announced = True
+    pattern = output_dir.parent / "*" if in_sweep else output_dir
+    log.info("W&B is logging offline; upload later with: wandb sync %s/wandb/offline-run-*", pattern)

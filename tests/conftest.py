@@ -1,0 +1,45 @@
+"""Fast tests are offline by construction: no hub, no W&B server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+os.environ.update(
+    HF_HUB_OFFLINE="1",
+    HF_DATASETS_OFFLINE="1",
+    TRANSFORMERS_OFFLINE="1",
+    WANDB_MODE="offline",
+    WANDB_SILENT="true",
+    TOKENIZERS_PARALLELISM="false",
+)
+
+REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO / "conf"
+# The original STS Benchmark files live outside the repository (never copied into it).
+STSB_DIR = Path(os.environ.get("STS_LAB_STSB_DIR", REPO.parent / "shared" / "data" / "stsb"))
+# A fast training setup shared by tests: the random tiny BERT on the packaged sample data.
+TINY = ["model=tiny", "data=sample", "trainer.max_steps=4", "trainer.eval_steps=2", "optimizer.lr=1e-3"]
+
+
+def compose_config(*overrides: str) -> DictConfig:
+    """The job config ``python -m sts_lab OVERRIDES`` would run (without the hydra node)."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+@pytest.fixture
+def tiny_cfg() -> DictConfig:
+    return compose_config(*TINY)
+
+
+@pytest.fixture
+def stsb_dir() -> Path:
+    if not (STSB_DIR / "sts-train.csv").is_file():
+        pytest.skip(f"original STS Benchmark files not found at {STSB_DIR} (set STS_LAB_STSB_DIR)")
+    return STSB_DIR
+

@@ -1,0 +1,52 @@
+"""Every option of every config group composes, passes the start-up checks and builds trainer arguments."""
+
+from __future__ import annotations
+
+import pytest
+from sentence_transformers import SentenceTransformerTrainingArguments
+
+from sts_lab.training_args import training_arguments
+from sts_lab.validation import validate
+from tests.conftest import CONF_DIR, compose_config
+
+GROUP_OPTIONS = sorted(
+    f"{path.parent.name}={path.stem}" for path in CONF_DIR.glob("*/*.yaml") if path.parent.name != "hydra"
+)
+
+
+def test_every_group_has_options():
+    groups = {option.split("=")[0] for option in GROUP_OPTIONS}
+    assert {"model", "pooling", "loss", "data", "normalization", "optimizer", "trainer"} <= groups
+
+
+@pytest.mark.parametrize("option", GROUP_OPTIONS)
+def test_option_composes_and_validates(option, tmp_path):
+    overrides = [option]
+    if option == "normalization=none":  # raw 0-5 labels only fit the rank losses
+        overrides.append("loss=cosent")
+    cfg = compose_config(*overrides)
+    validate(cfg)
+    args = training_arguments(cfg, tmp_path)
+    assert isinstance(args, SentenceTransformerTrainingArguments)
+    assert args.learning_rate == cfg.optimizer.lr
+    assert args.per_device_train_batch_size == cfg.trainer.batch_size
+    assert args.report_to == [] or args.report_to in ("none", ["none"])
+
+
+def test_defaults_are_the_documented_recipe():
+    cfg = compose_config()
+    assert cfg.model.name_or_path == "sentence-transformers/all-MiniLM-L6-v2"
+    assert cfg.loss._target_.endswith("CoSENTLoss")
+    assert cfg.data.hub_id == "sentence-transformers/stsb"
+    assert list(cfg.normalization.range) == [0.0, 1.0]
+    assert (cfg.trainer.batch_size, cfg.trainer.epochs, cfg.optimizer.warmup_ratio) == (16, 4, 0.1)
+    assert cfg.objective == "dev_spearman"
+
+
+def test_precision_auto_is_fp32_on_cpu(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CPU-only check")
+    args = training_arguments(compose_config(), tmp_path)
+    assert not args.bf16 and not args.fp16
