@@ -121,7 +121,7 @@ def test_notebook_runs_on_the_sweep(sweep, tmp_path, monkeypatch):
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
     html = "".join(output.data.get("text/html", "") for output in outputs if output.output_type == "execute_result")
-    assert all(f"loss={loss}" in html for loss in LOSSES)
+    assert all(f"<td>{loss}</td>" in html for loss in LOSSES)  # the jobs table's loss column
     assert any("image/png" in output.get("data", {}) for output in outputs)
 
 
