@@ -29,7 +29,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     The W&B run is always finished (marked failed when the job fails), a failed job leaves ``failure.json``
     instead of ``metrics.json``, and the job's model, trainer and GPU memory are released before returning.
     """
-    validate(cfg)
+    validate(cfg)  # before the W&B run starts: a config typo is refused, not logged as a failed run
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN

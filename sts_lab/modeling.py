@@ -13,6 +13,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
 from sts_lab.data import SPLITS, resolve_path
+from sts_lab.errors import StsLabError
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,6 @@ def load_pretrained(name_or_path: str) -> SentenceTransformer:
 
 
 def raise_unreachable(name_or_path: str, error: Exception) -> None:
-    from sts_lab.errors import StsLabError
-
     raise StsLabError(
         f"model.name_or_path={name_or_path!r}: cannot be loaded from the Hugging Face Hub or its local cache "
         f"({type(error).__name__}). Fixes: connect to the hub once to cache it, set model.name_or_path to a "
@@ -89,7 +88,7 @@ def replace_pooling(model: SentenceTransformer, mode: str) -> None:
         if isinstance(module, Pooling):
             model[index] = pooling
             return
-    raise ValueError(f"pooling={mode}: the model has no Pooling module to replace ({[type(m).__name__ for m in model]})")
+    raise StsLabError(f"pooling={mode}: the model has no Pooling module to replace ({[type(m).__name__ for m in model]})")
 
 
 def build_model(model_cfg: DictConfig, pooling_cfg: DictConfig) -> SentenceTransformer:

@@ -425,10 +425,11 @@ def plot_dev_curves(axes: Axes, results: SweepResults) -> None:
     axes.set_title("Dev Spearman during training")
     jobs = completed_jobs(results).set_index("job")
     colours = {config: f"C{index % 10}" for index, config in enumerate(jobs.configuration.unique())}
+    varying = [key for key in override_keys(results.jobs) if results.jobs[key].nunique(dropna=False) > 1]
     for job, curve in results.curves.items():
         if job in jobs.index and not curve.empty:
-            axes.plot(curve.step, curve.dev_spearman, marker=".", color=colours[jobs.configuration[job]],
-                      label=jobs.overrides[job] or job)
+            label = ",".join(f"{key}={jobs.at[job, key]}" for key in varying) or jobs.overrides[job] or job
+            axes.plot(curve.step, curve.dev_spearman, marker=".", color=colours[jobs.configuration[job]], label=label)
     if axes.lines:
         axes.legend(fontsize="x-small")
     else:
