@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 from omegaconf import DictConfig, OmegaConf
 from transformers import TrainerCallback
 
+from sts_lab.evaluation import DEV_PEARSON_LOG_KEY, DEV_SPEARMAN_LOG_KEY
+
 log = logging.getLogger(__name__)
 
 # Trainer log keys -> W&B history keys; everything is plotted against train/global_step.
@@ -24,8 +26,8 @@ HISTORY_KEYS = {
     "learning_rate": "train/learning_rate",
     "grad_norm": "train/grad_norm",
     "epoch": "train/epoch",
-    "eval_dev_spearman_cosine": "dev/spearman",
-    "eval_dev_pearson_cosine": "dev/pearson",
+    DEV_SPEARMAN_LOG_KEY: "dev/spearman",
+    DEV_PEARSON_LOG_KEY: "dev/pearson",
 }
 STEP_KEY = "train/global_step"
 _offline_announced = False
