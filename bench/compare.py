@@ -1,10 +1,17 @@
 """Benchmark: sts_lab against a bare SentenceTransformerTrainer script, and GPU throughput.
 
 CPU mode (default) runs the same recipe twice in one process tree, ``python -m sts_lab`` and
-``bench/bare_trainer.py``, and prints the time-per-step ratio (target <= 1.03) and both test Spearmans:
+``bench/bare_trainer.py``, both in fp32, and prints the time-per-step ratio (target <= 1.03) and both test
+Spearmans:
 
-    python bench/compare.py --data ../shared/data/stsb              # 4 epochs, ~20 min on 2 cores
+    python bench/compare.py --data ../shared/data/stsb              # 4 epochs, ~30 min on 2 cores
     python bench/compare.py --data ../shared/data/stsb --max-steps 60   # a quick look
+
+Precision mode runs ``python -m sts_lab`` with ``trainer.precision=fp32`` and ``auto`` (bf16 autocast on a CPU
+with AVX512-BF16/AMX), same seed, and prints the speed-up per step (target >= 1.7) and both test Spearmans
+(target |difference| <= 0.003):
+
+    python bench/compare.py --precision --data ../shared/data/stsb
 
 GPU mode trains a bert-base-shaped BERT built from its config (random weights, nothing downloaded) with
 ``trainer.precision=auto`` and prints samples/s, peak GPU memory and the fraction of peak bf16 throughput:
@@ -32,8 +39,8 @@ def packaged_minilm() -> str:
     return str(get_model_path())
 
 
-def run_sts_lab(args: argparse.Namespace, model: str, workdir: Path) -> dict:
-    overrides = [
+def run_sts_lab(args: argparse.Namespace, model: str, workdir: Path, precision: str = "fp32") -> dict:
+    overrides = [f"trainer.precision={precision}",
         "model=minilm", f"model.name_or_path={model}", f"loss={args.loss}", "data=stsb", f"data.path={args.data}",
         f"trainer.epochs={args.epochs}", f"optimizer.lr={args.lr}", f"seed={args.seed}", f"hydra.run.dir={workdir}",
     ]
@@ -65,6 +72,20 @@ def cpu_mode(args: argparse.Namespace) -> None:
     print(f"time-per-step ratio   {ours_per_step / bare_per_step:.3f}  (target <= 1.03)")
     print(f"test Spearman         sts_lab {ours['test_spearman']:8.4f}   bare {bare['test_spearman']:8.4f}"
           f"   (zero-shot {ours['zero_shot_test_spearman']:.4f})")
+
+
+def precision_mode(args: argparse.Namespace) -> None:
+    model = packaged_minilm()
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {precision: run_sts_lab(args, model, Path(tmp) / precision, precision) for precision in ("fp32", "auto")}
+    fp32, auto = runs["fp32"], runs["auto"]
+    per_step = {precision: run["train_seconds"] / run["steps"] for precision, run in runs.items()}
+    print(f"precision             fp32 {fp32['precision']:>8}   auto {auto['precision']:>8}   ({fp32['steps']} steps)")
+    print(f"seconds per step      fp32 {per_step['fp32']:8.3f}   auto {per_step['auto']:8.3f}")
+    print(f"speed-up per step     {per_step['fp32'] / per_step['auto']:.2f}x  (target >= 1.7)")
+    print(f"test Spearman         fp32 {fp32['test_spearman']:8.4f}   auto {auto['test_spearman']:8.4f}"
+          f"   difference {auto['test_spearman'] - fp32['test_spearman']:+.4f}  (target |d| <= 0.003)")
+    print(f"dev Spearman          fp32 {fp32['dev_spearman']:8.4f}   auto {auto['dev_spearman']:8.4f}")
 
 
 def gpu_mode(args: argparse.Namespace) -> None:
@@ -115,11 +136,13 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=0, help="stop after N steps (0: all epochs)")
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--gpu", action="store_true", help="GPU throughput mode")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--gpu", action="store_true", help="GPU throughput mode")
+    mode.add_argument("--precision", action="store_true", help="fp32 against trainer.precision=auto")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100/H200 SXM: 989)")
     args = parser.parse_args()
     args.data = args.data.resolve()
-    gpu_mode(args) if args.gpu else cpu_mode(args)
+    (gpu_mode if args.gpu else precision_mode if args.precision else cpu_mode)(args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What a job writes into its output directory, named once. Light on imports: the report reads these too."""
 
-METRICS_FILE = "metrics.json"  # written last, only by a finished run: {name: value for name in METRIC_NAMES}
+METRICS_FILE = "metrics.json"  # written last, only by a finished run: METRIC_NAMES' values and "precision"
 FAILURE_FILE = "failure.json"  # written instead by a failed run: {"error": type, "message": text}
 DEV_CURVE_FILE = "dev_curve.csv"  # step, epoch, dev_spearman, dev_pearson at every evaluation
 TEST_PREDICTIONS_FILE = "test_predictions.csv"  # gold, cosine for every test pair, in data order

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import TrainerCallback
 
 from sts_lab.evaluation import DEV_PEARSON_LOG_KEY, DEV_SPEARMAN_LOG_KEY
+from sts_lab.precision import choose_precision
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,13 @@ def choose_mode(configured: str | None) -> str:
 
 
 def run_config(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
-    """The resolved config as a nested dict; every group node also names its option (``loss.name=cosent``)."""
+    """The resolved config as a nested dict; every group node also names its option (``loss.name=cosent``),
+    and ``trainer.precision_used`` says what ``trainer.precision`` (e.g. auto) became on this machine."""
     config = OmegaConf.to_container(cfg, resolve=True)
     for group, option in choices.items():
         if isinstance(config.get(group), dict):
             config[group] = {"name": option, **config[group]}
+    config["trainer"]["precision_used"] = choose_precision(cfg.trainer.precision).name
     return config
 
 

@@ -19,6 +19,7 @@ from sts_lab.losses import build_loss
 from sts_lab.modeling import build_model
 from sts_lab.normalization import normalize
 from sts_lab.outputs import DEV_CURVE_FILE, METRIC_NAMES, METRICS_FILE, TEST_PREDICTIONS_FILE
+from sts_lab.precision import choose_precision
 from sts_lab.training_args import training_arguments
 from sts_lab.validation import validate
 
@@ -32,6 +33,8 @@ def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback
     (experiment trackers, pruners).
     """
     validate(cfg)
+    precision = choose_precision(cfg.trainer.precision)
+    log.info("Precision %s on %s (%s)", precision.name, precision.device, precision.reason)
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     splits = normalize(load_splits(cfg.data), cfg.data, cfg.normalization)
@@ -44,7 +47,7 @@ def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback
 
     trainer = SentenceTransformerTrainer(
         model=model,
-        args=training_arguments(cfg, output_dir / "trainer"),
+        args=training_arguments(cfg, output_dir / "trainer", precision),
         train_dataset=splits["train"],
         loss=build_loss(cfg.loss, model),
         evaluator=dev_evaluator(splits["dev"], batch_size),
@@ -53,6 +56,9 @@ def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback
     started = time.perf_counter()
     result = trainer.train()
     train_seconds = time.perf_counter() - started
+    # Evaluations during training ran in the training precision (accelerate wraps the model's forward in
+    # autocast); the final scores are fp32, with that wrapper removed, so they compare across precisions.
+    model = trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
 
     dev = score_split(model, splits["dev"], batch_size)
     test = score_split(model, splits["test"], batch_size)
@@ -70,7 +76,7 @@ def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback
         "steps": trainer.state.global_step,
         "parameters": count_parameters(model),
     }
-    assert set(metrics) == set(METRIC_NAMES), "evaluation.METRIC_NAMES is out of date"
+    assert set(metrics) == set(METRIC_NAMES), "outputs.METRIC_NAMES is out of date"
     log.info(
         "Dev Spearman %.4f | test Spearman %.4f (zero-shot %.4f) | %d steps in %.0f s",
         dev.spearman, test.spearman, zero_shot.spearman, metrics["steps"], train_seconds,
@@ -81,7 +87,7 @@ def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback
     write_rows(output_dir / TEST_PREDICTIONS_FILE, [
         {"gold": gold, "cosine": float(pred)} for gold, pred in zip(splits["test"]["score"], test.predictions)
     ])
-    (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    (output_dir / METRICS_FILE).write_text(json.dumps({**metrics, "precision": precision.name}, indent=2) + "\n")
     return metrics
 
 

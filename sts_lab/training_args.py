@@ -8,20 +8,14 @@ import torch
 from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformerTrainingArguments
 
-from sts_lab.errors import StsLabError
+from sts_lab.precision import Precision, choose_precision, trainer_flags
 
 
-def precision_flags(precision: str) -> dict[str, bool]:
-    """``auto``: bf16 where the GPU supports it, else fp16 on GPU, fp32 on CPU."""
-    on_gpu = torch.cuda.is_available()
-    if precision == "auto":
-        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if on_gpu else "fp32"
-    if precision == "fp16" and not on_gpu:
-        raise StsLabError("trainer.precision=fp16 needs a CUDA GPU; use auto, fp32 or bf16 on the CPU")
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
-
-
-def training_arguments(cfg: DictConfig, output_dir: Path) -> SentenceTransformerTrainingArguments:
+def training_arguments(
+    cfg: DictConfig, output_dir: Path, precision: Precision | None = None
+) -> SentenceTransformerTrainingArguments:
+    """``precision``: as chosen by ``choose_precision(cfg.trainer.precision)`` (chosen here when None)."""
+    precision = precision or choose_precision(cfg.trainer.precision)
     optimizer, trainer = cfg.optimizer, cfg.trainer
     return SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),
@@ -45,5 +39,5 @@ def training_arguments(cfg: DictConfig, output_dir: Path) -> SentenceTransformer
         dataloader_num_workers=trainer.dataloader_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
         report_to="none",  # trackers join through trainer callbacks (sts_lab.tracking)
-        **precision_flags(trainer.precision),
+        **trainer_flags(precision),
     )

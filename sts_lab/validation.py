@@ -9,8 +9,7 @@ from sts_lab.errors import StsLabError
 from sts_lab.outputs import METRIC_NAMES
 from sts_lab.losses import required_label_range
 from sts_lab.normalization import label_range
-
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+from sts_lab.precision import PRECISIONS, choose_precision
 
 
 def require(condition: bool, key: str, value: object, rule: str) -> None:
@@ -32,6 +31,10 @@ def validate(cfg: DictConfig) -> None:
     require(trainer.max_steps is None or trainer.max_steps >= 1, "trainer.max_steps", trainer.max_steps, "must be null or >= 1")
     require(trainer.eval_steps > 0, "trainer.eval_steps", trainer.eval_steps, "must be > 0 (steps, or a fraction < 1 of all steps)")
     require(trainer.precision in PRECISIONS, "trainer.precision", trainer.precision, f"must be one of {list(PRECISIONS)}")
+    try:
+        choose_precision(trainer.precision)
+    except ValueError as error:
+        raise StsLabError(f"trainer.precision={trainer.precision!r}: {error}") from None
     require(data.limit is None or data.limit >= 1, "data.limit", data.limit, "must be null or >= 1")
     require(data.path is not None or data.hub_id is not None, "data.path", data.path, "set data.path or data.hub_id")
     require(data.min_score < data.max_score, "data.max_score", data.max_score, "must be > data.min_score")

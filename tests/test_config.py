@@ -41,12 +41,3 @@ def test_defaults_are_the_documented_recipe():
     assert list(cfg.normalization.range) == [0.0, 1.0]
     assert (cfg.trainer.batch_size, cfg.trainer.epochs, cfg.optimizer.warmup_ratio) == (16, 4, 0.1)
     assert cfg.objective == "dev_spearman"
-
-
-def test_precision_auto_is_fp32_on_cpu(tmp_path):
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("CPU-only check")
-    args = training_arguments(compose_config(), tmp_path)
-    assert not args.bf16 and not args.fp16

@@ -15,6 +15,7 @@ from transformers import set_seed
 from sts_lab.errors import StsLabError
 from sts_lab.modeling import build_model
 from sts_lab.outputs import METRIC_NAMES, METRICS_FILE
+from sts_lab.precision import choose_precision
 from sts_lab.train import train
 from tests.conftest import TINY, compose_config
 
@@ -35,7 +36,7 @@ def test_each_loss_trains_and_changes_the_embeddings(loss, tmp_path):
 
     metrics = train(cfg, tmp_path)
 
-    assert json.loads((tmp_path / METRICS_FILE).read_text()) == metrics
+    assert json.loads((tmp_path / METRICS_FILE).read_text()) == {**metrics, "precision": choose_precision("auto").name}
     assert set(metrics) == set(METRIC_NAMES)
     assert all(math.isfinite(value) for value in metrics.values())
     assert metrics["steps"] == 4
