@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from sts_lab.job import run_job
+# The search's outer grid as the command line writes it, hydra.sweeper.grid_params.loss=cosine,cosent, is
+# passed on as ++hydra.sweeper.grid_params.loss=[cosine,cosent]: Hydra refuses sweep syntax on its own keys
+# ("Sweeping over Hydra's configuration is not supported") and a new key of its config without ++.
+GRID_PARAM = re.compile(r"^(?:\+\+)?(hydra\.sweeper\.grid_params\.[\w.]+)=(.*)$")
+
+
+def grid_params_as_lists(argv: list[str]) -> list[str]:
+    def as_list(match: re.Match) -> str:
+        key, value = match.groups()
+        return f"++{key}={value if value.startswith(('[', 'choice(')) else f'[{value}]'}"
+
+    return [GRID_PARAM.sub(as_list, argument) for argument in argv]
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> float:
-    """Train, then return the objective (dev Spearman by default; never test) for sweepers to optimise."""
-    return run_job(cfg)[cfg.objective]
+def main(cfg: DictConfig) -> float | list[float]:
+    """Train, then return the objective (dev Spearman by default; never test) for sweepers to optimise:
+    one value, or one per name when ``objective`` is a list (a multi-objective search)."""
+    from sts_lab.job import run_job  # torch and sentence-transformers load here: --help and --cfg stay fast
+
+    metrics = run_job(cfg)
+    return metrics[cfg.objective] if isinstance(cfg.objective, str) else [metrics[name] for name in cfg.objective]
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = grid_params_as_lists(sys.argv[1:])
     main()

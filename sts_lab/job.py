@@ -11,10 +11,12 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from optuna import TrialPruned
 
-from sts_lab.outputs import FAILURE_FILE, TEST_PREDICTIONS_FILE
+from sts_lab.outputs import FAILURE_FILE, PRUNED_FILE, TEST_PREDICTIONS_FILE
 from sts_lab.tracking import Tracker
 from sts_lab.train import train
+from sts_lab.trial import trial_callbacks
 from sts_lab.validation import validate
 
 
@@ -23,36 +25,50 @@ def sweep_group(sweep_dir: str) -> str:
     return "_".join(Path(sweep_dir).parts[-2:])
 
 
+def wandb_group(cfg: DictConfig) -> str | None:
+    """``logger.group``, else the study of a search job, else the sweep of a multirun job (None for one run)."""
+    if cfg.get("logger") and cfg.logger.get("group"):
+        return cfg.logger.group
+    if cfg.get("search") and cfg.search.get("study"):
+        return cfg.search.study
+    hydra_cfg = HydraConfig.get()
+    return sweep_group(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
 def run_job(cfg: DictConfig) -> dict[str, float]:
     """Train ``cfg`` in the current Hydra job; returns its metrics.
 
     The W&B run is always finished (marked failed when the job fails), a failed job leaves ``failure.json``
-    instead of ``metrics.json``, and the job's model, trainer and GPU memory are released before returning.
+    and a pruned search trial ``pruned.json`` instead of ``metrics.json``, and the job's model, trainer and GPU
+    memory are released before returning.
     """
     validate(cfg)  # before the W&B run starts: a config typo is refused, not logged as a failed run
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
-    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    group = cfg.logger.get("group") if cfg.get("logger") else None
     tracker = Tracker.start(
-        cfg, output_dir,
-        name=hydra_cfg.job.override_dirname or None,
-        group=group or (sweep_group(hydra_cfg.sweep.dir) if in_sweep else None),
+        cfg, output_dir, name=hydra_cfg.job.override_dirname or None, group=wandb_group(cfg),
         choices=dict(hydra_cfg.runtime.choices),
     )
     try:
-        metrics = train(cfg, output_dir, callbacks=tracker.callbacks)
+        with trial_callbacks(cfg) as search_callbacks:
+            metrics = train(cfg, output_dir, callbacks=[*tracker.callbacks, *search_callbacks])
         tracker.log_results(metrics, [output_dir / TEST_PREDICTIONS_FILE])
+    except TrialPruned as pruned:  # not a failure: the sweeper records the trial as PRUNED
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / PRUNED_FILE).write_text(json.dumps({"message": str(pruned)}) + "\n")
+        tracker.finish(state="pruned")
+        traceback.clear_frames(pruned.__traceback__)
+        raise
     except BaseException as error:  # KeyboardInterrupt too: the W&B run and the sweep report say failed
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / FAILURE_FILE).write_text(json.dumps({"error": type(error).__name__, "message": str(error)}) + "\n")
-        tracker.finish(failed=True)
+        tracker.finish(state="failed")
         # Hydra keeps the exception of a failed job; its frames would keep the model and trainer alive.
         traceback.clear_frames(error.__traceback__)
         raise
     finally:
         release_memory()
-    tracker.finish(failed=False)
+    tracker.finish(state="finished")
     return metrics
 
 

@@ -2,7 +2,8 @@
 
 METRICS_FILE = "metrics.json"  # written last, only by a finished run: METRIC_NAMES' values and "precision"
 FAILURE_FILE = "failure.json"  # written instead by a failed run: {"error": type, "message": text}
-DEV_CURVE_FILE = "dev_curve.csv"  # step, epoch, dev_spearman, dev_pearson at every evaluation
+PRUNED_FILE = "pruned.json"  # written instead by a search trial its pruner stopped: {"step": n, "message": text}
+DEV_CURVE_FILE = "dev_curve.csv"  # step, epoch, dev_spearman, dev_pearson at every evaluation (also when stopped)
 TEST_PREDICTIONS_FILE = "test_predictions.csv"  # gold, cosine for every test pair, in data order
 OVERRIDES_FILE = ".hydra/overrides.yaml"  # Hydra's record of the job's command-line overrides
 

@@ -118,10 +118,16 @@ class Tracker:
         for path in files:
             self.run.save(str(path), base_path=str(path.parent), policy="now")
 
-    def finish(self, failed: bool) -> None:
-        if self.run is not None:
-            self.run.finish(exit_code=1 if failed else 0)
-            self.run = None
+    def finish(self, state: str) -> None:
+        """End the run as ``finished``, ``failed`` (exit code 1) or ``pruned`` (a search trial its pruner
+        stopped: exit code 0, tagged ``pruned``, summary ``state``)."""
+        if self.run is None:
+            return
+        if state == "pruned":
+            self.run.tags = (*self.run.tags, "pruned")
+        self.run.summary["state"] = state
+        self.run.finish(exit_code=1 if state == "failed" else 0)
+        self.run = None
 
 
 def announce_offline(output_dir: Path, in_sweep: bool) -> None:

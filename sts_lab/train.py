@@ -54,7 +54,11 @@ def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback
         callbacks=list(callbacks),
     )
     started = time.perf_counter()
-    result = trainer.train()
+    try:
+        result = trainer.train()
+    except BaseException:  # a pruned or failed run keeps the dev curve it got so far
+        write_rows(output_dir / DEV_CURVE_FILE, dev_curve(trainer.state.log_history))
+        raise
     train_seconds = time.perf_counter() - started
     # Evaluations during training ran in the training precision (accelerate wraps the model's forward in
     # autocast); the final scores are fp32, with that wrapper removed, so they compare across precisions.

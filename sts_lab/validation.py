@@ -19,7 +19,9 @@ def require(condition: bool, key: str, value: object, rule: str) -> None:
 
 def validate(cfg: DictConfig) -> None:
     optimizer, trainer, data = cfg.optimizer, cfg.trainer, cfg.data
-    require(cfg.objective in METRIC_NAMES, "objective", cfg.objective, f"not a metric; available: {list(METRIC_NAMES)}")
+    objectives = [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
+    for name in objectives:
+        require(name in METRIC_NAMES, "objective", name, f"not a metric; available: {list(METRIC_NAMES)}")
     require(optimizer.lr > 0, "optimizer.lr", optimizer.lr, "must be > 0")
     require(optimizer.weight_decay >= 0, "optimizer.weight_decay", optimizer.weight_decay, "must be >= 0")
     require(0 <= optimizer.warmup_ratio < 1, "optimizer.warmup_ratio", optimizer.warmup_ratio, "must be in [0, 1)")

@@ -8,7 +8,6 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from sts_lab import precision as precision_module
 from sts_lab.data import load_splits
 from sts_lab.errors import StsLabError
 from sts_lab.evaluation import score_split

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +14,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from scipy.stats import spearmanr
 
-from sts_lab.report import (
-    SweepReport, aggregate, load_sweep, load_wandb, paired_bootstrap, summary_markdown, write_report,
-)
+from sts_lab.render import summary_markdown, write_report
+from sts_lab.report import SweepReport
+from sts_lab.statistics import aggregate, paired_bootstrap
+from sts_lab.sweep_results import load_sweep, load_wandb
 
 # Gold scores with ties, as in STS; each loss's predictions are gold plus noise of a known size.
 GOLD = np.random.default_rng(0).uniform(0, 5, 300).round(1)

@@ -1,0 +1,172 @@
+"""Render a sweep's results: the markdown summary and the comparison figure, written into the sweep dir."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from sts_lab.statistics import (
+    AGGREGATE_METRICS, BOOTSTRAP_STATS, aggregate, completed_jobs, compared_keys, paired_bootstrap,
+)
+from sts_lab.sweep_results import JOB_METRICS, PRUNED, STATUSES, SweepResults, config_keys, override_keys
+
+REPORT_FILES = ("summary.csv", "summary.md", "comparison.png")
+
+MARKDOWN_HEADERS = {
+    "zero_shot_test_spearman": "zero-shot test", "dev_spearman": "dev", "best_dev_spearman": "best dev",
+    "test_spearman": "test", "train_seconds": "train s",
+}
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub markdown table of the frame's values as strings (tabulate is not a dependency)."""
+    def cell(value: Any) -> str:
+        if value is None or value is pd.NA or value != value:  # None / NA / NaN
+            return ""
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def decimals(metric: str) -> int:
+    return 1 if metric == "train_seconds" else 4
+
+
+def number(value: float, digits: int = 4, sign: bool = False) -> str:
+    return "" if pd.isna(value) else f"{value:{'+' if sign else ''}.{digits}f}"
+
+
+def mean_sd(mean: float, sd: float, digits: int = 4) -> str:
+    """``0.8612 ± 0.0021``; the mean alone when there is no sd (one seed)."""
+    return number(mean, digits) + ("" if pd.isna(sd) else f" ± {number(sd, digits)}")
+
+
+def status_line(jobs: pd.DataFrame) -> str:
+    counts = jobs.status.value_counts()
+    shown = [status for status in STATUSES if status != PRUNED or counts.get(PRUNED)]  # pruned only in searches
+    return f"{len(jobs)} jobs: " + ", ".join(f"{counts.get(status, 0)} {status}" for status in shown) + "."
+
+
+def jobs_markdown(jobs: pd.DataFrame) -> str:
+    table = jobs[["job", "overrides", "status"]].copy()
+    for metric in JOB_METRICS:
+        table[MARKDOWN_HEADERS[metric]] = [number(value, decimals(metric)) for value in jobs[metric]]
+    table["error"] = jobs.error
+    return markdown_table(table)
+
+
+def aggregate_markdown(summary: pd.DataFrame, keys: Sequence[str]) -> str:
+    table = pd.DataFrame({"configuration": configuration_labels(summary, keys), "n": summary.n})
+    for metric in AGGREGATE_METRICS:
+        table[MARKDOWN_HEADERS[metric]] = [
+            mean_sd(mean, sd, decimals(metric)) for mean, sd in zip(summary[f"{metric}_mean"], summary[f"{metric}_sd"])
+        ]
+    return markdown_table(table)
+
+
+def bootstrap_markdown(comparison: pd.DataFrame, key: str) -> str:
+    context = [column for column in comparison.columns if column not in ("a", "b", *BOOTSTRAP_STATS)]
+    varying = [column for column in context if comparison[column].nunique(dropna=False) > 1]  # constants add nothing
+    table = comparison[["a", "b", *varying]].rename(columns={"a": f"{key} A", "b": f"{key} B"})
+    table["seeds A/B"] = [f"{a}/{b}" for a, b in zip(comparison.n_seeds_a, comparison.n_seeds_b)]
+    table["diff (A − B)"] = comparison["diff"].map(lambda value: number(value, sign=True))
+    table["95% CI"] = [
+        f"[{number(low, sign=True)}, {number(high, sign=True)}]" for low, high in zip(comparison.ci_low, comparison.ci_high)
+    ]
+    table["P(A better)"] = comparison.p_a_better.map(lambda value: number(value, 3))
+    return markdown_table(table)
+
+
+def summary_markdown(results: SweepResults, n_resamples: int = 1000, seed: int = 0) -> str:
+    """The report as markdown: jobs, mean ± sd over seeds when repeated, bootstrap differences per swept key."""
+    sections = [f"# Sweep report: {results.source}", status_line(results.jobs), "## Jobs", jobs_markdown(results.jobs)]
+    summary = aggregate(results)
+    if (summary.n >= 2).any():
+        sections += ["## Mean ± sd over seeds", aggregate_markdown(summary, config_keys(results.jobs))]
+    for key in compared_keys(results):
+        try:
+            comparison = paired_bootstrap(results, key, n_resamples=n_resamples, seed=seed)
+        except ValueError as error:  # e.g. a sweep over data.limit: its jobs have different test sets
+            sections += [f"## Paired bootstrap: {key}", f"Not compared: {error}."]
+            continue
+        if not comparison.empty:
+            sections += [
+                f"## Paired bootstrap: {key}",
+                f"Difference in mean test Spearman over seeds, A − B; test pairs resampled {n_resamples} times, "
+                "95% percentile interval.",
+                bootstrap_markdown(comparison, key),
+            ]
+    return "\n\n".join(sections) + "\n"
+
+
+def configuration_labels(summary: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """Short x labels: only the keys that differ between configurations."""
+    varying = [key for key in keys if summary[key].nunique(dropna=False) > 1]
+    labels = [",".join(f"{key}={row[key]}" for key in varying if pd.notna(row[key])) for _, row in summary.iterrows()]
+    return [label or config or "(no overrides)" for label, config in zip(labels, summary.configuration)]
+
+
+def plot_test_spearman(axes: Axes, results: SweepResults) -> None:
+    """Bars: mean test Spearman per configuration, sd error bars; dots: the seeds."""
+    summary, jobs = aggregate(results), completed_jobs(results)
+    axes.set_title("Test Spearman per configuration (mean ± sd, dots: seeds)")
+    if summary.empty:
+        axes.text(0.5, 0.5, "no completed jobs", ha="center", va="center", transform=axes.transAxes)
+        return
+    positions = np.arange(len(summary))
+    axes.bar(positions, summary.test_spearman_mean, yerr=summary.test_spearman_sd.fillna(0), capsize=4, alpha=0.5)
+    for position, config in zip(positions, summary.configuration):
+        seeds = jobs.test_spearman[jobs.configuration == config]
+        axes.scatter(np.full(len(seeds), position), seeds, color="black", s=14, zorder=3)
+    low = min(jobs.test_spearman.min(), (summary.test_spearman_mean - summary.test_spearman_sd.fillna(0)).min())
+    high = max(jobs.test_spearman.max(), (summary.test_spearman_mean + summary.test_spearman_sd.fillna(0)).max())
+    margin = max(0.1 * (high - low), 0.01)
+    axes.set_ylim(low - margin, high + margin)  # differences between losses are small next to the bar heights
+    axes.set_xticks(positions, configuration_labels(summary, config_keys(results.jobs)), rotation=30, ha="right")
+    axes.set_ylabel("test Spearman")
+
+
+def plot_dev_curves(axes: Axes, results: SweepResults) -> None:
+    """Dev Spearman against training step, one line per job, one colour per configuration."""
+    axes.set_title("Dev Spearman during training")
+    jobs = completed_jobs(results).set_index("job")
+    colours = {config: f"C{index % 10}" for index, config in enumerate(jobs.configuration.unique())}
+    varying = [key for key in override_keys(results.jobs) if results.jobs[key].nunique(dropna=False) > 1]
+    for job, curve in results.curves.items():
+        if job in jobs.index and not curve.empty:
+            label = ",".join(f"{key}={jobs.at[job, key]}" for key in varying) or jobs.overrides[job] or job
+            axes.plot(curve.step, curve.dev_spearman, marker=".", color=colours[jobs.configuration[job]], label=label)
+    if axes.lines:
+        axes.legend(fontsize="x-small")
+    else:
+        axes.text(0.5, 0.5, "no dev curves", ha="center", va="center", transform=axes.transAxes)
+    axes.set_xlabel("step")
+    axes.set_ylabel("dev Spearman")
+
+
+def plot_comparison(results: SweepResults) -> Figure:
+    """The report figure: test Spearman per configuration (left), dev curves per job (right)."""
+    figure = Figure(figsize=(13, 5), layout="constrained")  # no pyplot: no global state, renders with Agg
+    left, right = figure.subplots(1, 2)
+    plot_test_spearman(left, results)
+    plot_dev_curves(right, results)
+    return figure
+
+
+def write_report(results: SweepResults, out_dir: str | Path) -> list[Path]:
+    """Write summary.csv (the jobs table), summary.md and comparison.png into ``out_dir``; returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, markdown_path, figure_path = (out_dir / name for name in REPORT_FILES)
+    results.jobs.to_csv(csv_path, index=False)
+    markdown_path.write_text(summary_markdown(results))
+    plot_comparison(results).savefig(figure_path, dpi=120)
+    return [csv_path, markdown_path, figure_path]

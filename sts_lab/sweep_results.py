@@ -1,0 +1,189 @@
+"""Read the results of a sweep into one table: from a Hydra multirun directory or a W&B run group.
+
+A job is ``completed`` (wrote metrics.json), ``failed`` (failure.json), ``pruned`` (a search trial its pruner
+stopped: pruned.json) or ``incomplete`` (still running, or killed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from sts_lab.errors import StsLabError
+from sts_lab.outputs import (
+    DEV_CURVE_FILE, FAILURE_FILE, METRICS_FILE, OVERRIDES_FILE, PRUNED_FILE, TEST_PREDICTIONS_FILE,
+)
+
+COMPLETED, FAILED, PRUNED, INCOMPLETE = STATUSES = ("completed", "failed", "pruned", "incomplete")
+JOB_METRICS = ("zero_shot_test_spearman", "dev_spearman", "best_dev_spearman", "test_spearman", "train_seconds")
+CURVE_COLUMNS = ("step", "epoch", "dev_spearman", "dev_pearson")
+SEED_KEY = "seed"
+
+WANDB_STATUS = {"finished": COMPLETED, "failed": FAILED, "crashed": FAILED}
+WANDB_CURVE_KEYS = {"train/global_step": "step", "dev/spearman": "dev_spearman", "dev/pearson": "dev_pearson"}
+
+# A comma separates two overrides only when a key and "=" follow it: "optimizer.betas=[0.9,0.99]" stays whole.
+OVERRIDE_SEPARATOR = re.compile(r",(?=[~+]*[\w.@/-]+=)")
+
+
+
+@dataclass
+class SweepResults:
+    """The jobs of one sweep: a table with one row per job, and the files of the completed ones."""
+
+    jobs: pd.DataFrame
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # job -> step, epoch, dev_spearman, dev_pearson
+    predictions: dict[str, pd.DataFrame] = field(default_factory=dict)  # job -> gold, cosine per test pair
+    source: str = ""  # sweep directory or W&B group, for titles
+
+
+# Overrides -------------------------------------------------------------------------------------------------
+
+
+@cache
+def _override_parser() -> OverridesParser:
+    return OverridesParser.create()
+
+
+def split_overrides(text: str) -> list[str]:
+    """``"loss=cosent,seed=2"`` -> ``["loss=cosent", "seed=2"]``, keeping commas inside values."""
+    return [item for item in OVERRIDE_SEPARATOR.split(text) if item] if text else []
+
+
+def parse_override(override: str) -> tuple[str, Any]:
+    """``"+optimizer.lr=3e-5"`` -> ``("optimizer.lr", 3e-05)``, with Hydra's parser (prefixes dropped, values typed)."""
+    parsed = _override_parser().parse_override(override)
+    key = parsed.key_or_group + (f"@{parsed.package}" if parsed.package else "")
+    value = parsed.value()
+    return key, value if isinstance(value, (str, int, float, bool, type(None))) else parsed.get_value_element_as_str()
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    return dict(map(parse_override, overrides))
+
+
+def configuration(overrides: str, drop: Iterable[str] = (SEED_KEY,)) -> str:
+    """A job's overrides without the keys in ``drop`` (the seed): the label that groups repeated runs."""
+    drop = set(drop)
+    return ",".join(item for item in split_overrides(overrides) if parse_override(item)[0] not in drop)
+
+
+def override_keys(jobs: pd.DataFrame) -> list[str]:
+    """The keys set by the jobs' overrides: the columns between ``overrides`` and ``status``."""
+    columns = list(jobs.columns)
+    return columns[columns.index("overrides") + 1:columns.index("status")]
+
+
+def config_keys(jobs: pd.DataFrame) -> list[str]:
+    return [key for key in override_keys(jobs) if key != SEED_KEY]
+
+
+# Loading ---------------------------------------------------------------------------------------------------
+
+
+def job_row(
+    job: str, overrides: Sequence[str], status: str, metrics: Mapping[str, Any] | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """One row of the jobs table; ``metrics`` (completed jobs only) must hold every name in JOB_METRICS."""
+    if metrics is not None and (missing := [name for name in JOB_METRICS if name not in metrics]):
+        raise StsLabError(f"Job {job}: metrics {missing} missing; available: {sorted(metrics)}")
+    return {
+        "job": job, "overrides": ",".join(overrides), **parse_overrides(overrides), "status": status,
+        **{name: float(metrics[name]) if metrics is not None else np.nan for name in JOB_METRICS},
+        "error": error,
+    }
+
+
+def jobs_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows from job_row -> DataFrame with the override keys (in order of appearance) before ``status``."""
+    tail = ["status", *JOB_METRICS, "error"]
+    table = pd.DataFrame(rows)
+    keys = [column for column in table.columns if column not in ("job", "overrides", *tail)]
+    return table[["job", "overrides", *keys, *tail]]
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The file's content, or None while it is absent or still being written."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def find_job_dirs(sweep_dir: Path) -> list[Path]:
+    """Subdirectories holding a Hydra job (``.hydra/overrides.yaml``), by job number."""
+    if not sweep_dir.is_dir():
+        raise StsLabError(f"{sweep_dir} is not a directory")
+    job_dirs = [path for path in sweep_dir.iterdir() if (path / OVERRIDES_FILE).is_file()]
+    if not job_dirs:
+        raise StsLabError(f"{sweep_dir} is not a Hydra sweep directory: no job subdirectory with {OVERRIDES_FILE}")
+    return sorted(job_dirs, key=lambda path: (0, int(path.name), "") if path.name.isdigit() else (1, 0, path.name))
+
+
+def read_job(job_dir: Path) -> dict[str, Any]:
+    """A job's row: completed if it wrote metrics.json, failed if failure.json, pruned if pruned.json, else incomplete."""
+    overrides = OmegaConf.to_container(OmegaConf.load(job_dir / OVERRIDES_FILE)) or []
+    if (metrics := read_json(job_dir / METRICS_FILE)) is not None:
+        return job_row(job_dir.name, overrides, COMPLETED, metrics)
+    if (failure := read_json(job_dir / FAILURE_FILE)) is not None:
+        return job_row(job_dir.name, overrides, FAILED, error=failure.get("message"))
+    if (pruned := read_json(job_dir / PRUNED_FILE)) is not None:
+        return job_row(job_dir.name, overrides, PRUNED, error=pruned.get("message"))
+    return job_row(job_dir.name, overrides, INCOMPLETE)
+
+
+def read_curve(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path).reindex(columns=list(CURVE_COLUMNS))
+
+
+def load_sweep(sweep_dir: str | Path) -> SweepResults:
+    """Read a Hydra multirun directory; raises StsLabError when it holds no job."""
+    sweep_dir = Path(sweep_dir)
+    jobs = jobs_table([read_job(job_dir) for job_dir in find_job_dirs(sweep_dir)])
+    results = SweepResults(jobs, source=str(sweep_dir))
+    for job in results.jobs.job[results.jobs.status.isin([COMPLETED, PRUNED])]:  # a pruned job keeps its curve
+        if (curve := sweep_dir / job / DEV_CURVE_FILE).is_file():
+            results.curves[job] = read_curve(curve)
+        if (predictions := sweep_dir / job / TEST_PREDICTIONS_FILE).is_file():
+            results.predictions[job] = pd.read_csv(predictions)
+    return results
+
+
+def load_wandb(path: str, group: str, api: Any = None) -> SweepResults:
+    """Read the runs of W&B group ``group`` in ``path`` (ENTITY/PROJECT); each run's name is its overrides."""
+    if api is None:
+        import wandb  # here, not at the top: only this path needs it
+
+        api = wandb.Api()
+    rows, results = [], SweepResults(pd.DataFrame(), source=f"{path} group {group}")
+    with tempfile.TemporaryDirectory() as download_dir:
+        for run in api.runs(path, filters={"group": group}):  # oldest first
+            status = WANDB_STATUS.get(run.state, INCOMPLETE)
+            completed = status == COMPLETED
+            rows.append(job_row(
+                run.id, split_overrides(run.name or ""), status, metrics=dict(run.summary) if completed else None,
+                error=f"W&B run {run.state}" if status == FAILED else None,
+            ))
+            if not completed:
+                continue
+            history = run.history(keys=["dev/spearman", "dev/pearson"], x_axis="train/global_step", pandas=True)
+            results.curves[run.id] = history.rename(columns=WANDB_CURVE_KEYS).reindex(columns=list(CURVE_COLUMNS))
+            for file in run.files(names=[TEST_PREDICTIONS_FILE]):  # empty when the run has no predictions
+                file.download(root=download_dir, replace=True)
+                results.predictions[run.id] = pd.read_csv(Path(download_dir) / TEST_PREDICTIONS_FILE)
+    if not rows:
+        raise StsLabError(f"No W&B runs in {path} with group {group!r}")
+    results.jobs = jobs_table(rows)
+    return results

@@ -1,0 +1,106 @@
+"""The job side of an Optuna search: find this job's trial in the storage, report dev Spearman to it at every
+evaluation, stop training when the pruner says so, and keep the trial's heartbeat while the job runs.
+
+The sweeper hands each trial job ``+search.study=NAME +search.trial=NUMBER``; the storage URL and the pruner
+come from the job's own Hydra config (``hydra.sweeper``), so a password in an environment variable never
+becomes an override, and a job on another machine finds its trial the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from transformers import TrainerCallback
+
+from sts_lab.errors import StsLabError
+from sts_lab.evaluation import DEV_SPEARMAN_LOG_KEY
+from sts_lab.storage import open_storage, storage_url
+
+# The objectives whose value dev Spearman at an evaluation stands for (what the trial reports to the pruner).
+PRUNABLE_OBJECTIVES = ("dev_spearman", "best_dev_spearman")
+STEPS_ATTR = "steps"  # trial user attribute: training steps the job ran
+SECONDS_ATTR = "seconds"  # trial user attribute: the job's wall time, model loading and evaluation included
+
+
+class TrialCallback(TrainerCallback):
+    """Reports dev Spearman at each evaluation (Optuna step = training step); raises TrialPruned when pruned.
+
+    Raising from ``on_evaluate`` stops training at once; the evaluation is already in the trainer's log
+    history, so the job keeps its dev curve up to the pruned step.
+    """
+
+    def __init__(self, trial: optuna.Trial, report: bool) -> None:
+        self.trial, self.report = trial, report
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs) -> None:
+        value = (metrics or {}).get(DEV_SPEARMAN_LOG_KEY)
+        self.trial.set_user_attr(STEPS_ATTR, state.global_step)
+        if value is None or not self.report:
+            return
+        self.trial.report(value, state.global_step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {state.global_step} with dev Spearman {value:.4f}")
+
+    def on_train_end(self, args, state, control, **kwargs) -> None:
+        self.trial.set_user_attr(STEPS_ATTR, state.global_step)
+
+
+def load_trial(cfg: DictConfig) -> tuple[optuna.Trial, Any]:
+    """This job's running trial and its storage, from the study and storage of the sweeper that launched it."""
+    sweeper, sweep_dir = HydraConfig.get().sweeper, Path(HydraConfig.get().runtime.cwd) / HydraConfig.get().sweep.dir
+    storage = open_storage(storage_url(sweeper.storage, sweep_dir), sweeper.heartbeat_interval, sweeper.grace_period)
+    study = optuna.load_study(study_name=cfg.search.study, storage=storage, pruner=instantiate(sweeper.pruner))
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(cfg.search.study), cfg.search.trial)
+    return optuna.Trial(study, trial_id), storage
+
+
+@contextmanager
+def beating(storage: Any, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat every heartbeat interval while the block runs (Optuna beats only inside
+    ``Study.optimize``; a sweeper asking and telling trials must do it for each running trial)."""
+    if storage.get_heartbeat_interval() is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            storage.record_heartbeat(trial_id)
+            stop.wait(storage.get_heartbeat_interval())
+
+    thread = threading.Thread(target=beat, name=f"optuna-heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextmanager
+def trial_callbacks(cfg: DictConfig) -> Iterator[list[TrainerCallback]]:
+    """The trainer callbacks of a search trial (none for any other job), with its heartbeat kept meanwhile."""
+    search = cfg.get("search")
+    if not search or search.get("trial") is None:
+        yield []
+        return
+    objectives = [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
+    try:
+        trial, storage = load_trial(cfg)
+    except KeyError as error:  # no such study or trial in this storage
+        raise StsLabError(f"search.study={search.study!r} search.trial={search.trial}: not in the storage ({error})") from None
+    started = time.perf_counter()
+    try:
+        with beating(storage, trial._trial_id):
+            yield [TrialCallback(trial, report=len(objectives) == 1 and objectives[0] in PRUNABLE_OBJECTIVES)]
+    finally:
+        trial.set_user_attr(SECONDS_ATTR, round(time.perf_counter() - started, 1))
