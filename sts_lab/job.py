@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from optuna import TrialPruned
 
 from sts_lab.outputs import FAILURE_FILE, PRUNED_FILE, TEST_PREDICTIONS_FILE
+from sts_lab.storage import search_group
 from sts_lab.tracking import Tracker
 from sts_lab.train import train
 from sts_lab.trial import trial_callbacks
@@ -26,13 +27,14 @@ def sweep_group(sweep_dir: str) -> str:
 
 
 def wandb_group(cfg: DictConfig) -> str | None:
-    """``logger.group``, else the study of a search job, else the sweep of a multirun job (None for one run)."""
+    """``logger.group``, else the study of a search (its base name: a grid's studies share it), else the sweep
+    of a multirun job; None for a single run."""
     if cfg.get("logger") and cfg.logger.get("group"):
         return cfg.logger.group
-    if cfg.get("search") and cfg.search.get("study"):
-        return cfg.search.study
     hydra_cfg = HydraConfig.get()
-    return sweep_group(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return search_group(hydra_cfg.sweeper) or sweep_group(hydra_cfg.sweep.dir)
 
 
 def run_job(cfg: DictConfig) -> dict[str, float]:

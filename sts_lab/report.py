@@ -45,14 +45,25 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.report(config)
+        if OmegaConf.select(config, "logger.view"):
+            try:
+                from sts_lab.wandb_view import at_sweep_end  # here: only a sweep that asks for a view pays for it
+
+                at_sweep_end(config, self.sweep_dir(config))
+            except Exception:
+                log.warning("Could not make the W&B view and report", exc_info=True)
+
+    @staticmethod
+    def sweep_dir(config: DictConfig) -> Path:
+        # A relative sweep dir is relative to the launch directory, which differs from the cwd inside a
+        # job when hydra.job.chdir is true.
+        return Path(OmegaConf.select(config, "hydra.runtime.cwd") or os.getcwd()) / config.hydra.sweep.dir
 
     def report(self, config: DictConfig) -> None:
         if OmegaConf.select(config, "hydra.mode") not in (RunMode.MULTIRUN, RunMode.MULTIRUN.name):
             return
         try:
-            # A relative sweep dir is relative to the launch directory, which differs from the cwd inside a
-            # job when hydra.job.chdir is true.
-            sweep_dir = Path(OmegaConf.select(config, "hydra.runtime.cwd") or os.getcwd()) / config.hydra.sweep.dir
+            sweep_dir = self.sweep_dir(config)
             write_report(load_sweep(sweep_dir), sweep_dir)
         except Exception:
             log.warning("Could not write the sweep report", exc_info=True)
@@ -62,15 +73,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m sts_lab.report``: write the report files and print the markdown summary."""
     parser = argparse.ArgumentParser(prog="python -m sts_lab.report", description=__doc__.split("\n")[0])
     parser.add_argument("sweep_dir", nargs="?", type=Path, help="a Hydra multirun directory (multirun/DATE/TIME)")
-    parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read the runs of a W&B project instead")
+    parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read the runs from W&B; --view/--publish save there")
     parser.add_argument("--group", help="the W&B run group of the sweep (with --wandb)")
     parser.add_argument("--out", type=Path, help="report directory (default: SWEEP_DIR, or ./report-GROUP)")
+    parser.add_argument("--view", action="store_true", help="save a W&B workspace view of the sweep in --wandb")
+    parser.add_argument("--publish", action="store_true", help="publish a W&B Report of the sweep in --wandb")
+    parser.add_argument("--group-by", metavar="KEY", help="config key the view groups runs by (default: loss)")
+    parser.add_argument("--searched", nargs="+", default=[], metavar="KEY", help="searched keys: adds a Search section")
     args = parser.parse_args(argv)
-    if (args.sweep_dir is None) == (args.wandb is None):
-        parser.error("give either a sweep directory or --wandb ENTITY/PROJECT")
-    if args.wandb and not args.group:
+    to_wandb = args.view or args.publish
+    if (args.sweep_dir is None and args.wandb is None) or (args.sweep_dir is not None and args.wandb and not to_wandb):
+        parser.error("give either a sweep directory or --wandb ENTITY/PROJECT (both only with --view or --publish)")
+    if to_wandb and not args.wandb:
+        parser.error("--view and --publish need --wandb ENTITY/PROJECT")
+    if args.wandb and not args.group and args.sweep_dir is None:
         parser.error("--wandb needs --group")
+    if (args.group_by or args.searched) and not to_wandb:
+        parser.error("--group-by and --searched go with --view or --publish")
     try:
+        if to_wandb:
+            from sts_lab.wandb_view import cli  # here: wandb-workspaces is imported only when asked for
+
+            kinds = [kind for kind, wanted in (("view", args.view), ("report", args.publish)) if wanted]
+            return cli(args.wandb, args.group, args.sweep_dir, args.out, kinds, args.group_by, args.searched)
         if args.wandb:
             results, out_dir = load_wandb(args.wandb, args.group), args.out or Path(f"report-{args.group}")
         else:

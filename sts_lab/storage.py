@@ -11,6 +11,16 @@ from typing import Any
 
 DEFAULT_STUDY_NAME = "sts_lab"
 DEFAULT_STORAGE_FILE = "optuna.db"  # in the sweep dir when hydra.sweeper.storage is null
+TRIALS_FILE = "trials.csv"  # in the sweep dir: one row per trial of every study of the search
+SWEEPER_TARGET = "hydra_plugins.sts_lab_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+
+
+def search_group(sweeper: Any) -> str | None:
+    """The W&B group of every job of an Optuna search: its study name (without the grid suffix, so the
+    studies of one grid share a group); None when ``sweeper`` (``hydra.sweeper``) is not ours."""
+    if sweeper is None or sweeper.get("_target_") != SWEEPER_TARGET:
+        return None
+    return sweeper.get("study_name") or DEFAULT_STUDY_NAME
 
 
 def storage_url(configured: str | None, sweep_dir: str | Path) -> str:

@@ -11,9 +11,10 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from sts_lab.storage import TRIALS_FILE
+
 log = logging.getLogger(__name__)
 
-TRIALS_FILE = "trials.csv"
 RESULTS_FILE = "optimization_results.yaml"
 TRIAL_COLUMNS = {  # trials_dataframe() column -> trials.csv column
     "user_attrs_steps": "steps", "user_attrs_seconds": "seconds", "user_attrs_job_dir": "job_dir",
