@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from sts_lab.statistics import (
     AGGREGATE_METRICS, BOOTSTRAP_STATS, aggregate, completed_jobs, compared_keys, paired_bootstrap,
 )
+from sts_lab.study_results import rerun_results
 from sts_lab.sweep_results import JOB_METRICS, PRUNED, STATUSES, SweepResults, config_keys, override_keys
 
 REPORT_FILES = ("summary.csv", "summary.md", "comparison.png")
@@ -91,6 +92,7 @@ def summary_markdown(results: SweepResults, n_resamples: int = 1000, seed: int =
     summary = aggregate(results)
     if (summary.n >= 2).any():
         sections += ["## Mean ± sd over seeds", aggregate_markdown(summary, config_keys(results.jobs))]
+    sections += search_sections(results, n_resamples, seed)
     for key in compared_keys(results):
         try:
             comparison = paired_bootstrap(results, key, n_resamples=n_resamples, seed=seed)
@@ -105,6 +107,45 @@ def summary_markdown(results: SweepResults, n_resamples: int = 1000, seed: int =
                 bootstrap_markdown(comparison, key),
             ]
     return "\n\n".join(sections) + "\n"
+
+
+def search_sections(results: SweepResults, n_resamples: int, seed: int) -> list[str]:
+    """An Optuna search: each study's trials and best dev value, and its best configuration rerun with the
+    confirmation seeds (mean ± sd), with paired bootstrap intervals between the studies on those reruns."""
+    studies, reruns = results.studies, rerun_results(results)
+    if studies is None and reruns is None:
+        return []
+    table = pd.DataFrame(columns=["study"]) if studies is None else pd.DataFrame({
+        "study": studies.study,
+        "trials (complete/pruned/failed)": [f"{c}/{p}/{f}" for c, p, f in zip(studies.complete, studies.pruned, studies.failed)],
+        "best dev (search)": studies.best_dev.map(number),
+        "best trial": studies.best_trial.map(lambda value: "" if pd.isna(value) else str(int(value))),
+    })
+    if reruns is not None:
+        summary = aggregate(reruns).assign(study=lambda frame: frame.configuration.str.removeprefix("study="))
+        summary = summary.set_index("study")
+        for metric, header in (("dev_spearman", "dev (reruns)"), ("test_spearman", "test (reruns)")):
+            table[header] = table.study.map(lambda study, metric=metric: mean_sd(
+                summary[f"{metric}_mean"].get(study, np.nan), summary[f"{metric}_sd"].get(study, np.nan)))
+        table["reruns"] = table.study.map(lambda study: int(summary.n.get(study, 0)))
+    if studies is not None and studies.best_dev.notna().any():
+        selected = studies.study[studies.best_dev.astype(float).idxmax()]
+        table["selected by dev"] = ["yes" if study == selected else "" for study in table.study]
+    sections = ["## Search: studies and their best configuration rerun with new seeds",
+                "Best dev is the best trial's objective during the search (biased upward: the best of many); "
+                "the reruns train that configuration again with each confirmation seed.", markdown_table(table)]
+    if studies is not None:
+        params = studies[studies.best_params.notna()]
+        sections.append("\n".join(f"- `{row.study}`: " + ", ".join(f"`{k}={v}`" for k, v in row.best_params.items())
+                                   for row in params.itertuples()))
+    if reruns is not None and reruns.jobs.study.nunique() >= 2:
+        try:
+            comparison = paired_bootstrap(reruns, "study", n_resamples=n_resamples, seed=seed)
+            sections += ["Paired bootstrap between studies on the reruns (test Spearman, A − B):",
+                         bootstrap_markdown(comparison, "study")]
+        except ValueError as error:
+            sections.append(f"Studies not compared: {error}.")
+    return sections
 
 
 def configuration_labels(summary: pd.DataFrame, keys: Sequence[str]) -> list[str]:

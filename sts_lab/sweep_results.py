@@ -46,6 +46,7 @@ class SweepResults:
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # job -> step, epoch, dev_spearman, dev_pearson
     predictions: dict[str, pd.DataFrame] = field(default_factory=dict)  # job -> gold, cosine per test pair
     source: str = ""  # sweep directory or W&B group, for titles
+    studies: pd.DataFrame | None = None  # the Optuna studies of a search (sts_lab.study_results), else None
 
 
 # Overrides -------------------------------------------------------------------------------------------------
@@ -152,7 +153,9 @@ def load_sweep(sweep_dir: str | Path) -> SweepResults:
     """Read a Hydra multirun directory; raises StsLabError when it holds no job."""
     sweep_dir = Path(sweep_dir)
     jobs = jobs_table([read_job(job_dir) for job_dir in find_job_dirs(sweep_dir)])
-    results = SweepResults(jobs, source=str(sweep_dir))
+    from sts_lab.study_results import load_studies  # here: it reads this module's tables
+
+    results = SweepResults(jobs, source=str(sweep_dir), studies=load_studies(sweep_dir))
     for job in results.jobs.job[results.jobs.status.isin([COMPLETED, PRUNED])]:  # a pruned job keeps its curve
         if (curve := sweep_dir / job / DEV_CURVE_FILE).is_file():
             results.curves[job] = read_curve(curve)

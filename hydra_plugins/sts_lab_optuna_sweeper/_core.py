@@ -111,8 +111,12 @@ class OptunaSearch:
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         self.job_number = next_job_number(self.sweep_dir)
-        storage = open_storage(storage_url(self.storage, self.sweep_dir), self.heartbeat_interval, self.grace_period)
-        studies = [self.open_study(storage, point, space) for point in points]
+        self.rdb = open_storage(storage_url(self.storage, self.sweep_dir), self.heartbeat_interval, self.grace_period)
+        # Jobs find their trial through hydra.sweeper.storage. The default (sqlite in the sweep dir) is handed to
+        # them as a path: a job resolving a timestamped sweep dir itself may get another second. A configured
+        # URL is not: each job resolves it as written (${oc.env:...}), so no password becomes an override.
+        self.job_storage = [] if self.storage else [f"hydra.sweeper.storage='{storage_url(None, self.sweep_dir)}'"]
+        studies = [self.open_study(self.rdb, point, space) for point in points]
         returns = []
         for study, point in zip(studies, points):
             returns += self.optimize(study, point, space, studies)
@@ -155,11 +159,15 @@ class OptunaSearch:
         sampler_cfg = self.sampler_cfg
         if sampler_cfg._target_.endswith("GridSampler") and sampler_cfg.get("search_space") is None:
             sampler_cfg = OmegaConf.merge(sampler_cfg, {"search_space": grid_of(space)})
-        sampler, pruner = instantiate(sampler_cfg), instantiate(self.pruner_cfg)
         study = optuna.create_study(
-            study_name=point.study_name, storage=storage, sampler=sampler, pruner=pruner,
+            study_name=point.study_name, storage=storage, pruner=instantiate(self.pruner_cfg),
             directions=self.directions, load_if_exists=True,
         )
+        # A seeded sampler that resumes a study goes on from the number of trials it holds: reseeded as at the
+        # start, it would suggest the parameters of the first trials again.
+        if sampler_cfg.get("seed") is not None and study.trials:
+            sampler_cfg = OmegaConf.merge(sampler_cfg, {"seed": sampler_cfg.seed + len(study.trials)})
+        study.sampler = instantiate(sampler_cfg)
         # For custom_search_space functions: the overrides every trial of this study gets (``loss=cosine``, ...).
         study.set_user_attr(OVERRIDES_ATTR, [*space.fixed, *point.overrides])
         existing = [d.name.lower() for d in study.directions]
@@ -177,13 +185,16 @@ class OptunaSearch:
         while (missing := self.n_trials - count(study, FINISHED)) > 0:
             optuna.storages.fail_stale_trials(study)  # trials of a worker that died: failed, retried as WAITING
             trials = [study.ask(space.distributions) for _ in range(min(self.n_jobs, missing))]
+            if self.rdb.get_heartbeat_interval() is not None:  # a first beat: the job keeps it up once it runs
+                for trial in trials:
+                    self.rdb.record_heartbeat(trial._trial_id)
             overrides = []
             for trial in trials:
                 if self.custom_search_space is not None:
                     self.custom_search_space(self.config, trial)
                 overrides.append(tuple([
                     *space.fixed, *point.overrides, *(f"{key}={value}" for key, value in trial.params.items()),
-                    f"+search.study={point.study_name}", f"+search.trial={trial.number}",
+                    f"+search.study={point.study_name}", f"+search.trial={trial.number}", *self.job_storage,
                 ]))
             log.info("Study %s: trials %s of %d", point.study_name, [t.number for t in trials], self.n_trials)
             batch = self.launch(overrides)
@@ -222,15 +233,14 @@ class OptunaSearch:
         log.error("Trial %d failed: %s", trial.number, error)
 
     def check_failures(self, study: optuna.Study, batch: Sequence[JobReturn]) -> None:
-        """Stop with the job's own error once failed / decided trials exceeds max_failure_rate, or once the
-        failures alone reach n_trials (the study could otherwise never fill up)."""
-        trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))
-        failed = [t for t in trials if t.state == TrialState.FAIL and ERROR_ATTR in t.user_attrs]
-        if failed and (len(failed) / len(trials) > self.max_failure_rate or len(failed) >= self.n_trials):
-            log.error("Study %s: %d of %d trials failed, above hydra.sweeper.max_failure_rate=%s: stopping",
-                      study.study_name, len(failed), len(trials), self.max_failure_rate)
+        """Up to max_failure_rate x n_trials failed trials are tolerated (the study asks new ones instead); one
+        more stops the search with the failed job's own error."""
+        failed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if ERROR_ATTR in t.user_attrs]
+        if len(failed) > self.max_failure_rate * self.n_trials:
+            log.error("Study %s: %d trials failed, more than hydra.sweeper.max_failure_rate=%s x n_trials=%d: stopping",
+                      study.study_name, len(failed), self.max_failure_rate, self.n_trials)
             for job in batch:
-                if job.status == JobStatus.FAILED:
+                if job.status == JobStatus.FAILED and not isinstance(job._return_value, optuna.TrialPruned):
                     job.return_value  # raises the job's exception
             raise StsLabError(f"Study {study.study_name}: trial {failed[-1].number} failed: {failed[-1].user_attrs[ERROR_ATTR]}")
 

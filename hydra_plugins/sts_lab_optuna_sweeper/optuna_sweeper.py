@@ -145,7 +145,7 @@ class OptunaSweeperConf:
     study_name: Optional[str] = None  # null: "sts_lab". The same name and storage resume a study
     n_trials: int = 20  # finished (complete or pruned) trials the study should hold in total
     n_jobs: int = 2  # trials asked per batch, launched together
-    max_failure_rate: float = 0.0  # failed / all trials above this stops the search with the job's error
+    max_failure_rate: float = 0.0  # up to this x n_trials failed trials are replaced; one more stops the search
     params: Dict[str, str] = field(default_factory=dict)  # key -> override grammar: choice(..), range(..), interval(..), tag(log, ..)
     custom_search_space: Optional[str] = None  # dotpath to fn(cfg, trial) that suggests conditional parameters
     search_space: Optional[Dict[str, Any]] = None  # the official plugin's deprecated form: refused, use params
