@@ -23,7 +23,7 @@ def test_single_run_writes_metrics(tmp_path):
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "run"
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert set(metrics) == set(METRIC_NAMES) and metrics["steps"] == 4
+    assert set(metrics) == {*METRIC_NAMES, "precision"} and metrics["steps"] == 4
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     log = (run_dir / "sts_lab.log").read_text()
     assert "Zero-shot test Spearman" in log and "Dev Spearman" in log
