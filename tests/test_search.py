@@ -139,6 +139,19 @@ def test_seeded_search_writes_results_that_agree_with_the_study(tmp_path):
     assert (sweep_dir / "optuna_history.png").is_file() and (sweep_dir / "optuna_parallel_coordinate.png").is_file()
 
 
+def test_several_objectives_give_the_pareto_solutions(tmp_path):
+    sweep_dir, result = search(
+        tmp_path, "logger=none", "objective=[dev_spearman,train_seconds]", "hydra.sweeper.direction=[maximize,minimize]",
+        "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=0", "optimizer.lr=tag(log, interval(1e-4, 1e-2))",
+    )
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="sts_lab", storage=storage(sweep_dir))
+    results = OmegaConf.to_container(OmegaConf.load(sweep_dir / "optimization_results.yaml"))
+    assert [s["number"] for s in results["solutions"]] == [t.number for t in study.best_trials]
+    assert all(len(s["values"]) == 2 for s in results["solutions"])
+    assert (sweep_dir / "optuna_pareto_front.png").is_file()
+
+
 @pytest.fixture(scope="module")
 def grid_search(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """Two losses, three trials each, median pruning from the second trial on, the best rerun with two seeds;

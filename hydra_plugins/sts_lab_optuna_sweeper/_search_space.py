@@ -56,11 +56,6 @@ def parse_overrides(overrides: Sequence[str]) -> list[Override]:
     return OverridesParser.create().parse_overrides(list(overrides))
 
 
-def params_as_overrides(params: Mapping[str, object]) -> list[str]:
-    """``{"hydra.sweeper.params" key or command-line key: value}`` -> ``["key=value", ...]``."""
-    return [f"{key}={value}" for key, value in params.items()]
-
-
 def search_space(params: Mapping[str, str] | None, arguments: Sequence[str]) -> SearchSpace:
     """The space of ``hydra.sweeper.params`` (key -> override value) updated by the command line's overrides.
 
