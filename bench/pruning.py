@@ -28,7 +28,8 @@ def run_search(args: argparse.Namespace, pruner: str, sweep_dir: Path) -> dict:
         "optimizer.warmup_ratio=interval(0.0, 0.3)", f"hydra.sweep.dir={sweep_dir}",
     ]
     if pruner in ("median", "percentile"):
-        command += ["hydra.sweeper.pruner.n_startup_trials=4", f"hydra.sweeper.pruner.n_warmup_steps={args.eval_steps}"]
+        command += [f"hydra.sweeper.pruner.n_startup_trials={args.pruner_startup}",
+                    f"hydra.sweeper.pruner.n_warmup_steps={args.eval_steps}"]
     elif pruner in ("successive_halving", "hyperband"):
         command += [f"hydra.sweeper.pruner.min_resource={args.eval_steps}"]
     started = time.perf_counter()
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--eval-steps", type=int, default=10, help="steps between evaluations (pruning points)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pruner", default="median", help="hydra/sweeper/pruner option to compare with none")
+    parser.add_argument("--pruner-startup", type=int, default=4, help="median/percentile: trials never pruned")
     args = parser.parse_args()
     if args.data:
         args.data = args.data.resolve()

@@ -104,7 +104,7 @@ class OptunaSearch:
         )
         self.sweep_dir = Path(config.hydra.sweep.dir)
 
-    def sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
+    def sweep(self, arguments: list[str]) -> list[JobReturn]:
         space = search_space(self.params, arguments)
         self.check(space)
         points = grid_points(self.grid_params, self.study_name)
@@ -251,17 +251,20 @@ class OptunaSearch:
         best-of-N dev score is biased upward; these reruns are what the sweep report compares)."""
         fixed = [override for override in space.fixed if key_of(override) != "seed"]
         done = completed_overrides(self.sweep_dir)
-        overrides = []
+        best = {}
         for study, point in zip(studies, points):
-            if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                best[point.study_name] = (point, study.best_trial)
+            else:
                 log.warning("Study %s has no complete trial: nothing to rerun", point.study_name)
-                continue
-            best = study.best_trial
-            for seed in self.confirm_seeds:
-                job = (*fixed, *point.overrides, *(f"{key}={value}" for key, value in best.params.items()),
-                       f"seed={seed}", f"+search.study={point.study_name}", f"+search.rerun_of={best.number}")
-                if job not in done:
-                    overrides.append(job)
+        overrides = [  # seed by seed, so an interrupted rerun phase leaves every study with as many seeds
+            job
+            for seed in self.confirm_seeds
+            for point, trial in best.values()
+            if (job := (*fixed, *point.overrides, *(f"{key}={value}" for key, value in trial.params.items()),
+                        f"seed={seed}", f"+search.study={point.study_name}", f"+search.rerun_of={trial.number}"))
+            not in done
+        ]
         log.info("Confirmation reruns: %d jobs (seeds %s)", len(overrides), self.confirm_seeds)
         return [job for start in range(0, len(overrides), self.n_jobs)
                 for job in self.launch(overrides[start:start + self.n_jobs])]
