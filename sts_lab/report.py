@@ -47,7 +47,7 @@ class SweepReport(Callback):
         self.report(config)
         if OmegaConf.select(config, "logger.view"):
             try:
-                from sts_lab.wandb_view import at_sweep_end  # here: only a sweep that asks for a view pays for it
+                from sts_lab.wandb_publish import at_sweep_end  # here: only a sweep that asks for a view pays for it
 
                 at_sweep_end(config, self.sweep_dir(config))
             except Exception:
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--group-by and --searched go with --view or --publish")
     try:
         if to_wandb:
-            from sts_lab.wandb_view import cli  # here: wandb-workspaces is imported only when asked for
+            from sts_lab.wandb_publish import cli  # here: wandb-workspaces is imported only when asked for
 
             kinds = [kind for kind, wanted in (("view", args.view), ("report", args.publish)) if wanted]
             return cli(args.wandb, args.group, args.sweep_dir, args.out, kinds, args.group_by, args.searched)

@@ -17,7 +17,8 @@ from wandb_workspaces import expr
 from sts_lab.render import summary_markdown
 from sts_lab.report import main
 from sts_lab.sweep_results import load_sweep
-from sts_lab.wandb_view import Comparison, build_view, cli, view_spec
+from sts_lab.wandb_publish import cli
+from sts_lab.wandb_view import Comparison, build_view, view_spec
 from tests.conftest import TINY
 from tests.test_sweep import wandb_inspect
 
