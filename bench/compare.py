@@ -39,10 +39,11 @@ def packaged_minilm() -> str:
     return str(get_model_path())
 
 
-def run_sts_lab(args: argparse.Namespace, model: str, workdir: Path, precision: str = "fp32") -> dict:
-    overrides = [f"trainer.precision={precision}",
-        "model=minilm", f"model.name_or_path={model}", f"loss={args.loss}", "data=stsb", f"data.path={args.data}",
-        f"trainer.epochs={args.epochs}", f"optimizer.lr={args.lr}", f"seed={args.seed}", f"hydra.run.dir={workdir}",
+def run_sts_lab(args: argparse.Namespace, model: str, workdir: Path, precision: str = "fp32", *extra: str) -> dict:
+    overrides = [
+        f"trainer.precision={precision}", "model=minilm", f"model.name_or_path={model}", f"loss={args.loss}",
+        "data=stsb", f"data.path={args.data}", f"trainer.epochs={args.epochs}", f"optimizer.lr={args.lr}",
+        f"seed={args.seed}", f"hydra.run.dir={workdir}", *extra,
     ]
     if args.max_steps:
         overrides.append(f"trainer.max_steps={args.max_steps}")
@@ -77,7 +78,9 @@ def cpu_mode(args: argparse.Namespace) -> None:
 def precision_mode(args: argparse.Namespace) -> None:
     model = packaged_minilm()
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {precision: run_sts_lab(args, model, Path(tmp) / precision, precision) for precision in ("fp32", "auto")}
+        runs = {precision: run_sts_lab(args, model, Path(tmp) / precision, precision, "trainer.save_model=true")
+                for precision in ("fp32", "auto")}
+        rescored = score_saved_model(Path(tmp) / "auto" / "model", args.data)
     fp32, auto = runs["fp32"], runs["auto"]
     per_step = {precision: run["train_seconds"] / run["steps"] for precision, run in runs.items()}
     print(f"precision             fp32 {fp32['precision']:>8}   auto {auto['precision']:>8}   ({fp32['steps']} steps)")
@@ -86,6 +89,29 @@ def precision_mode(args: argparse.Namespace) -> None:
     print(f"test Spearman         fp32 {fp32['test_spearman']:8.4f}   auto {auto['test_spearman']:8.4f}"
           f"   difference {auto['test_spearman'] - fp32['test_spearman']:+.4f}  (target |d| <= 0.003)")
     print(f"dev Spearman          fp32 {fp32['dev_spearman']:8.4f}   auto {auto['dev_spearman']:8.4f}")
+    print(f"auto's weights, test  metrics.json {auto['test_spearman']:.4f}   fresh fp32 {rescored['fp32']:.4f}"
+          f" ({rescored['fp32'] - auto['test_spearman']:+.5f}, target |d| <= 0.0005)   bf16 autocast "
+          f"{rescored['bf16']:.4f} ({rescored['bf16'] - rescored['fp32']:+.5f}: what in-training evaluations see)")
+
+
+def score_saved_model(model_dir: Path, data: Path) -> dict[str, float]:
+    """Test Spearman of a saved model in a fresh process-local load: fp32, and under CPU bf16 autocast."""
+    import torch
+    from hydra import compose, initialize_config_dir
+    from sentence_transformers import SentenceTransformer
+
+    from sts_lab.data import load_splits
+    from sts_lab.evaluation import score_split
+    from sts_lab.normalization import normalize
+
+    with initialize_config_dir(config_dir=str(BENCH_DIR.parent / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["data=stsb", f"data.path={data}"])
+    test = normalize(load_splits(cfg.data), cfg.data, cfg.normalization)["test"]
+    model = SentenceTransformer(str(model_dir))
+    fp32 = score_split(model, test, 64).spearman
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = score_split(model, test, 64).spearman
+    return {"fp32": fp32, "bf16": bf16}
 
 
 def gpu_mode(args: argparse.Namespace) -> None:
