@@ -13,6 +13,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from optuna import TrialPruned
 
+from sts_lab import secrets
+from sts_lab.devices import take_one_gpu
 from sts_lab.outputs import FAILURE_FILE, PRUNED_FILE, TEST_PREDICTIONS_FILE
 from sts_lab.storage import search_group
 from sts_lab.tracking import Tracker
@@ -44,9 +46,14 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     and a pruned search trial ``pruned.json`` instead of ``metrics.json``, and the job's model, trainer and GPU
     memory are released before returning.
     """
-    validate(cfg)  # before the W&B run starts: a config typo is refused, not logged as a failed run
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
+    # A storage URL typed out in full reaches Hydra's saved config; mask it there before anything else runs.
+    secrets.install()
+    secrets.scrub_hydra_files(output_dir)
+    if cfg.trainer.get("one_gpu_per_job"):
+        take_one_gpu()  # before anything starts CUDA in this process
+    validate(cfg)  # before the W&B run starts: a config typo is refused, not logged as a failed run
     tracker = Tracker.start(
         cfg, output_dir, name=hydra_cfg.job.override_dirname or None, group=wandb_group(cfg),
         choices=dict(hydra_cfg.runtime.choices),

@@ -8,7 +8,6 @@ becomes an override, and a job on another machine finds its trial the same way.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from transformers import TrainerCallback
 
 from sts_lab.errors import StsLabError
 from sts_lab.evaluation import DEV_SPEARMAN_LOG_KEY
-from sts_lab.storage import open_storage, storage_url
+from sts_lab.storage import beating, open_storage, storage_url
 
 # The objectives whose value dev Spearman at an evaluation stands for (what the trial reports to the pruner).
 PRUNABLE_OBJECTIVES = ("dev_spearman", "best_dev_spearman")
@@ -64,29 +63,6 @@ def load_trial(cfg: DictConfig) -> tuple[optuna.Trial, Any]:
 
 
 @contextmanager
-def beating(storage: Any, trial_id: int) -> Iterator[None]:
-    """Record the trial's heartbeat every heartbeat interval while the block runs (Optuna beats only inside
-    ``Study.optimize``; a sweeper asking and telling trials must do it for each running trial)."""
-    if storage.get_heartbeat_interval() is None:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.is_set():
-            storage.record_heartbeat(trial_id)
-            stop.wait(storage.get_heartbeat_interval())
-
-    thread = threading.Thread(target=beat, name=f"optuna-heartbeat-{trial_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
-@contextmanager
 def trial_callbacks(cfg: DictConfig) -> Iterator[list[TrainerCallback]]:
     """The trainer callbacks of a search trial (none for any other job), with its heartbeat kept meanwhile."""
     search = cfg.get("search")
@@ -100,7 +76,7 @@ def trial_callbacks(cfg: DictConfig) -> Iterator[list[TrainerCallback]]:
         raise StsLabError(f"search.study={search.study!r} search.trial={search.trial}: not in the storage ({error})") from None
     started = time.perf_counter()
     try:
-        with beating(storage, trial._trial_id):
+        with beating(storage, [trial._trial_id]):
             yield [TrialCallback(trial, report=len(objectives) == 1 and objectives[0] in PRUNABLE_OBJECTIVES)]
     finally:
         trial.set_user_attr(SECONDS_ATTR, round(time.perf_counter() - started, 1))

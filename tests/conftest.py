@@ -18,6 +18,8 @@ os.environ.update(
     TOKENIZERS_PARALLELISM="false",
 )
 
+pytest_plugins = ["tests.postgres"]  # the postgres_server and postgres_url fixtures
+
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
 # The original STS Benchmark files live outside the repository (never copied into it).

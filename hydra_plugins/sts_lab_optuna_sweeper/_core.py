@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +26,21 @@ from optuna.trial import TrialState
 
 from hydra_plugins.sts_lab_optuna_sweeper._outputs import write_plots, write_results
 from hydra_plugins.sts_lab_optuna_sweeper._search_space import SearchSpace, parse_overrides, search_space
+from hydra_plugins.sts_lab_optuna_sweeper._workers import (
+    NOT_RUN_ATTR, RETRY_ATTR, WORKER, WORKER_ATTR, TrialSeededSampler, ask_rerun, beyond_budget, claim_job_numbers,
+    free_slots,
+)
+from sts_lab import secrets
 from sts_lab.errors import StsLabError
-from sts_lab.storage import DEFAULT_STUDY_NAME, open_storage, storage_url
+from sts_lab.storage import CONFIRM_SUFFIX, DEFAULT_STUDY_NAME, beating, open_storage, storage_url
 from sts_lab.trial import PRUNABLE_OBJECTIVES
 
 log = logging.getLogger(__name__)
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 ERROR_ATTR = "error"  # user attribute of a trial whose job raised or returned NaN (not of heartbeat failures)
 JOB_DIR_ATTR = "job_dir"
 OVERRIDES_ATTR = "overrides"  # study user attribute: the fixed and grid overrides of all its trials
+SPACE_ATTR = "search_space"  # study user attribute: the searched params, as Optuna distributions in JSON
 DIRECTIONS = ("maximize", "minimize")
 
 
@@ -66,12 +72,6 @@ def grid_points(grid_params: dict[str, Any] | None, study_name: str) -> list[Gri
     ]
 
 
-def next_job_number(sweep_dir: Path) -> int:
-    """Numbering goes on after the job dirs a previous run of the search left, so none is overwritten."""
-    numbers = [int(path.name) for path in sweep_dir.iterdir() if path.is_dir() and path.name.isdigit()]
-    return max(numbers, default=-1) + 1
-
-
 def key_of(override: str) -> str:
     return parse_overrides([override])[0].get_key_element().lstrip("~+")
 
@@ -98,6 +98,7 @@ class OptunaSearch:
     # Hydra's Sweeper interface ------------------------------------------------------------------------------
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        secrets.install()
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
@@ -108,18 +109,21 @@ class OptunaSearch:
         space = search_space(self.params, arguments)
         self.check(space)
         points = grid_points(self.grid_params, self.study_name)
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
-        self.job_number = next_job_number(self.sweep_dir)
+        # The storage and its studies are checked before anything is written (a bad URL, refused credentials,
+        # a study of the same name with another direction or search space); only the default SQLite file
+        # needs the sweep dir first.
+        if not self.storage:
+            self.sweep_dir.mkdir(parents=True, exist_ok=True)
         self.rdb = open_storage(storage_url(self.storage, self.sweep_dir), self.heartbeat_interval, self.grace_period)
+        studies = [self.open_study(self.rdb, point, space) for point in points]
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        (self.sweep_dir / "multirun.yaml").write_text(secrets.mask(OmegaConf.to_yaml(self.config)), encoding="utf-8")
         # Jobs find their trial through hydra.sweeper.storage. The default (sqlite in the sweep dir) is handed to
         # them as a path: a job resolving a timestamped sweep dir itself may get another second. A configured
         # URL is not: each job resolves it as written (${oc.env:...}), so no password becomes an override.
         self.job_storage = [] if self.storage else [f"hydra.sweeper.storage='{storage_url(None, self.sweep_dir)}'"]
-        studies = [self.open_study(self.rdb, point, space) for point in points]
-        returns = []
-        for study, point in zip(studies, points):
-            returns += self.optimize(study, point, space, studies)
+        returns = self.optimize(studies, points, space)
+        for study in studies:
             write_plots(study, self.sweep_dir, len(points) > 1)
         if self.confirm_seeds:
             returns += self.confirm(studies, points, space)
@@ -155,60 +159,94 @@ class OptunaSearch:
         require(not clash, "grid_params", f"{sorted(clash)} both searched and in the outer grid")
 
     def open_study(self, storage: Any, point: GridPoint, space: SearchSpace) -> optuna.Study:
-        """Create the study, or load it to resume; one with other directions is refused."""
-        sampler_cfg = self.sampler_cfg
-        if sampler_cfg._target_.endswith("GridSampler") and sampler_cfg.get("search_space") is None:
-            sampler_cfg = OmegaConf.merge(sampler_cfg, {"search_space": grid_of(space)})
+        """Create the study, or load it to resume or to join other workers (created once, however many workers
+        start at the same moment); one with other directions or another search space is refused."""
         study = optuna.create_study(
             study_name=point.study_name, storage=storage, pruner=instantiate(self.pruner_cfg),
             directions=self.directions, load_if_exists=True,
         )
-        # A seeded sampler that resumes a study goes on from the number of trials it holds: reseeded as at the
-        # start, it would suggest the parameters of the first trials again.
-        if sampler_cfg.get("seed") is not None and study.trials:
-            sampler_cfg = OmegaConf.merge(sampler_cfg, {"seed": sampler_cfg.seed + len(study.trials)})
-        study.sampler = instantiate(sampler_cfg)
-        # For custom_search_space functions: the overrides every trial of this study gets (``loss=cosine``, ...).
-        study.set_user_attr(OVERRIDES_ATTR, [*space.fixed, *point.overrides])
         existing = [d.name.lower() for d in study.directions]
         if existing != self.directions:
             raise StsLabError(f"hydra.sweeper.direction={self.directions}: study {point.study_name!r} in this storage "
                               f"has direction {existing}; use another study_name or storage")
+        searched = {key: optuna.distributions.distribution_to_json(d) for key, d in space.distributions.items()}
+        if (before := study.user_attrs.get(SPACE_ATTR)) is not None and before != searched:
+            raise StsLabError(f"hydra.sweeper.params: study {point.study_name!r} in this storage searched another space: "
+                              f"{space_difference(before, searched)}; use another study_name or the same params")
+        study.set_user_attr(SPACE_ATTR, searched)
+        # For custom_search_space functions: the overrides every trial of this study gets (``loss=cosine``, ...).
+        study.set_user_attr(OVERRIDES_ATTR, [*space.fixed, *point.overrides])
+        study.sampler = self.sampler(space)
         return study
+
+    def sampler(self, space: SearchSpace) -> optuna.samplers.BaseSampler:
+        sampler_cfg = self.sampler_cfg
+        if sampler_cfg._target_.endswith("GridSampler") and sampler_cfg.get("search_space") is None:
+            sampler_cfg = OmegaConf.merge(sampler_cfg, {"search_space": grid_of(space)})
+        seed = sampler_cfg.get("seed")
+        if seed is None or sampler_cfg._target_.endswith("QMCSampler"):  # QMC's seed fixes its one sequence
+            return instantiate(sampler_cfg)
+        return TrialSeededSampler(lambda trial_seed: instantiate(sampler_cfg, seed=trial_seed), seed)
 
     # Trials -------------------------------------------------------------------------------------------------
 
-    def optimize(self, study: optuna.Study, point: GridPoint, space: SearchSpace,
-                 studies: Sequence[optuna.Study]) -> list[JobReturn]:
-        """Ask, launch and tell batches until the study holds n_trials finished trials in total."""
+    def optimize(self, studies: Sequence[optuna.Study], points: Sequence[GridPoint], space: SearchSpace) -> list[JobReturn]:
+        """Ask, launch and tell batches until every study holds n_trials finished trials, counting the trials of
+        all workers. A worker with nothing left to ask waits while others run the last trials: if one of them
+        dies, its trial goes stale and is retried here."""
         returns = []
-        while (missing := self.n_trials - count(study, FINISHED)) > 0:
-            optuna.storages.fail_stale_trials(study)  # trials of a worker that died: failed, retried as WAITING
-            trials = [study.ask(space.distributions) for _ in range(min(self.n_jobs, missing))]
-            if self.rdb.get_heartbeat_interval() is not None:  # a first beat: the job keeps it up once it runs
-                for trial in trials:
-                    self.rdb.record_heartbeat(trial._trial_id)
-            overrides = []
-            for trial in trials:
-                if self.custom_search_space is not None:
-                    self.custom_search_space(self.config, trial)
-                overrides.append(tuple([
-                    *space.fixed, *point.overrides, *(f"{key}={value}" for key, value in trial.params.items()),
-                    f"+search.study={point.study_name}", f"+search.trial={trial.number}", *self.job_storage,
-                ]))
-            log.info("Study %s: trials %s of %d", point.study_name, [t.number for t in trials], self.n_trials)
-            batch = self.launch(overrides)
-            for trial, job in zip(trials, batch):
-                self.tell(study, trial, job)
-            write_results(studies, self.sweep_dir)
-            self.check_failures(study, batch)
-            returns += batch
-        return returns
+        while True:
+            open_studies = 0
+            for study, point in zip(studies, points):
+                optuna.storages.fail_stale_trials(study)  # a dead worker's trials: failed, retried as WAITING
+                finished, free = free_slots(study, self.n_trials)
+                open_studies += finished < self.n_trials
+                if free > 0:
+                    returns += self.run_batch(study, point, space, min(self.n_jobs, free), studies)
+                    break
+            else:
+                if not open_studies:
+                    return returns
+                time.sleep(self.poll_seconds())
 
-    def launch(self, overrides: list[tuple[str, ...]]) -> list[JobReturn]:
-        jobs = self.launcher.launch(overrides, initial_job_idx=self.job_number)
-        self.job_number += len(overrides)
-        return list(jobs)
+    def poll_seconds(self) -> float:
+        return min(5.0, self.rdb.get_heartbeat_interval() or 5.0)
+
+    def run_batch(self, study: optuna.Study, point: GridPoint, space: SearchSpace, size: int,
+                  studies: Sequence[optuna.Study]) -> list[JobReturn]:
+        trials = []
+        for _ in range(size):
+            trial = study.ask(space.distributions)  # a WAITING trial (a retry) first, else a new one
+            trial.set_user_attr(WORKER_ATTR, WORKER)
+            if beyond_budget(study, trial, self.n_trials):
+                trial.set_user_attr(NOT_RUN_ATTR, "asked beyond n_trials by workers asking at the same moment")
+                study.tell(trial, state=TrialState.FAIL)
+                break
+            trials.append(trial)
+        if not trials:
+            return []
+        overrides = []
+        for trial in trials:
+            if self.custom_search_space is not None:
+                self.custom_search_space(self.config, trial)
+            overrides.append(tuple([
+                *space.fixed, *point.overrides, *(f"{key}={value}" for key, value in trial.params.items()),
+                f"+search.study={point.study_name}", f"+search.trial={trial.number}", *self.job_storage,
+            ]))
+        log.info("Study %s: trials %s of %d", point.study_name, [t.number for t in trials], self.n_trials)
+        batch = self.launch(overrides, [trial._trial_id for trial in trials])
+        for trial, job in zip(trials, batch):
+            self.tell(study, trial, job)
+        write_results(studies, self.sweep_dir)
+        self.check_failures(study, batch)
+        return batch
+
+    def launch(self, overrides: list[tuple[str, ...]], trial_ids: Sequence[int] = ()) -> list[JobReturn]:
+        """Launch one batch in job dirs no other worker writes; the trials' heartbeats are kept while it runs,
+        also while a cluster job waits in a queue."""
+        first = claim_job_numbers(self.sweep_dir, len(overrides))
+        with beating(self.rdb, trial_ids):
+            return list(self.launcher.launch(overrides, initial_job_idx=first))
 
     def tell(self, study: optuna.Study, trial: optuna.Trial, job: JobReturn) -> None:
         if job.hydra_cfg is not None:
@@ -248,30 +286,50 @@ class OptunaSearch:
 
     def confirm(self, studies: Sequence[optuna.Study], points: Sequence[GridPoint], space: SearchSpace) -> list[JobReturn]:
         """Rerun each study's best trial with every seed of confirm_seeds, as ordinary jobs of the sweep (a
-        best-of-N dev score is biased upward; these reruns are what the sweep report compares)."""
+        best-of-N dev score is biased upward; these reruns are what the sweep report compares).
+
+        The reruns are handed out through a study of their own, so workers sharing the search run each once, a
+        dead worker's rerun is retried like a trial, and rerunning the command resumes them.
+        """
+        reruns = self.reruns(studies, points, space)
+        study = optuna.create_study(study_name=f"{self.study_name}{CONFIRM_SUFFIX}", storage=self.rdb,
+                                    directions=self.directions, load_if_exists=True)
+        log.info("Confirmation reruns: %d jobs (seeds %s)", len(reruns), self.confirm_seeds)
+        returns = []
+        while True:
+            optuna.storages.fail_stale_trials(study)
+            trials = study.get_trials(deepcopy=False)
+            waiting = sum(t.state == TrialState.WAITING for t in trials)
+            free = len(reruns) - sum(RETRY_ATTR not in t.system_attrs for t in trials) + waiting
+            if free <= 0:
+                if not any(t.state == TrialState.RUNNING for t in trials):
+                    return returns
+                time.sleep(self.poll_seconds())
+                continue
+            asked = [asked for _ in range(min(self.n_jobs, free)) if (asked := ask_rerun(study, len(reruns)))]
+            if not asked:
+                continue
+            batch = self.launch([reruns[index] for _, index in asked], [trial._trial_id for trial, _ in asked])
+            for (trial, _), job in zip(asked, batch):
+                self.tell(study, trial, job)
+            returns += batch
+
+    def reruns(self, studies: Sequence[optuna.Study], points: Sequence[GridPoint], space: SearchSpace) -> list[tuple[str, ...]]:
+        """The rerun jobs' overrides, seed by seed, so an interrupted rerun phase leaves every study with as
+        many seeds."""
         fixed = [override for override in space.fixed if key_of(override) != "seed"]
-        done = completed_overrides(self.sweep_dir)
         best = {}
         for study, point in zip(studies, points):
             if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                 best[point.study_name] = (point, study.best_trial)
             else:
                 log.warning("Study %s has no complete trial: nothing to rerun", point.study_name)
-        overrides = [  # seed by seed, so an interrupted rerun phase leaves every study with as many seeds
-            job
+        return [
+            (*fixed, *point.overrides, *(f"{key}={value}" for key, value in trial.params.items()), f"seed={seed}",
+             f"+search.study={point.study_name}", f"+search.rerun_of={trial.number}")
             for seed in self.confirm_seeds
             for point, trial in best.values()
-            if (job := (*fixed, *point.overrides, *(f"{key}={value}" for key, value in trial.params.items()),
-                        f"seed={seed}", f"+search.study={point.study_name}", f"+search.rerun_of={trial.number}"))
-            not in done
         ]
-        log.info("Confirmation reruns: %d jobs (seeds %s)", len(overrides), self.confirm_seeds)
-        return [job for start in range(0, len(overrides), self.n_jobs)
-                for job in self.launch(overrides[start:start + self.n_jobs])]
-
-
-def count(study: optuna.Study, states: Sequence[TrialState]) -> int:
-    return len(study.get_trials(deepcopy=False, states=tuple(states)))
 
 
 def grid_of(space: SearchSpace) -> dict[str, list[Any]]:
@@ -289,12 +347,9 @@ def grid_of(space: SearchSpace) -> dict[str, list[Any]]:
     return grid
 
 
-def completed_overrides(sweep_dir: Path) -> set[tuple[str, ...]]:
-    """The overrides of the jobs in the sweep dir that finished (wrote metrics.json): reruns not to repeat."""
-    from sts_lab.outputs import METRICS_FILE, OVERRIDES_FILE
-
-    return {
-        tuple(OmegaConf.to_container(OmegaConf.load(path / OVERRIDES_FILE)))
-        for path in sweep_dir.iterdir()
-        if (path / METRICS_FILE).is_file() and (path / OVERRIDES_FILE).is_file()
-    }
+def space_difference(before: dict[str, str], now: dict[str, str]) -> str:
+    """Which searched params differ between two spaces (``{key: distribution JSON}``), in words."""
+    differences = [f"{key} {'added' if key not in before else 'removed' if key not in now else 'changed'}"
+                   + (f" (was {before[key]}, now {now[key]})" if key in before and key in now else "")
+                   for key in sorted(before.keys() | now.keys()) if before.get(key) != now.get(key)]
+    return "; ".join(differences)

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -18,7 +21,7 @@ log = logging.getLogger(__name__)
 RESULTS_FILE = "optimization_results.yaml"
 TRIAL_COLUMNS = {  # trials_dataframe() column -> trials.csv column
     "user_attrs_steps": "steps", "user_attrs_seconds": "seconds", "user_attrs_job_dir": "job_dir",
-    "user_attrs_error": "error",
+    "user_attrs_error": "error", "user_attrs_worker": "worker", "user_attrs_not_run": "not_run",
 }
 
 
@@ -60,8 +63,22 @@ def trials_table(studies: Sequence[optuna.Study]):
 def write_results(studies: Sequence[optuna.Study], sweep_dir: Path) -> None:
     """Rewritten after every batch, so an interrupted search leaves its best so far."""
     for study in studies:
-        OmegaConf.save(OmegaConf.create(study_results(study)), results_path(sweep_dir, study, len(studies) > 1))
-    trials_table(studies).to_csv(sweep_dir / TRIALS_FILE, index=False)
+        with replacing(results_path(sweep_dir, study, len(studies) > 1)) as path:
+            OmegaConf.save(OmegaConf.create(study_results(study)), path)
+    with replacing(sweep_dir / TRIALS_FILE) as path:
+        trials_table(studies).to_csv(path, index=False)
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Write to a temporary file beside ``path``, then move it over ``path``: workers sharing a sweep dir rewrite
+    these files after each of their batches, and a reader never sees one half written."""
+    temporary = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def write_plots(study: optuna.Study, sweep_dir: Path, grid: bool) -> list[Path]:
@@ -86,7 +103,8 @@ def write_plots(study: optuna.Study, sweep_dir: Path, grid: bool) -> list[Path]:
         try:
             axes = draw(study)
             figure = axes.flat[0].figure if hasattr(axes, "flat") else axes.figure
-            figure.savefig(path, dpi=110, bbox_inches="tight")
+            with replacing(path) as temporary:
+                figure.savefig(temporary, dpi=110, bbox_inches="tight")
             written.append(path)
         except Exception as error:  # e.g. importances need two complete trials
             log.info("Plot %s of study %s skipped: %s", name, study.study_name, error)
