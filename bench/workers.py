@@ -44,12 +44,15 @@ def run(args: argparse.Namespace, workers: int, url: str, sweep_dir: Path) -> di
     processes = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for _ in range(workers)]
     ended: dict[int, float] = {}
+    memory: dict[int, list[tuple[float, float]]] = {index: [] for index in range(workers)}  # (seconds, RSS MiB)
     while len(ended) < workers:
         for index, process in enumerate(processes):
             if index not in ended and process.poll() is not None:
                 if process.returncode != 0:
                     raise SystemExit(f"a worker failed: {' '.join(command)}")
                 ended[index] = time.perf_counter() - started
+            elif index not in ended:
+                memory[index].append((time.perf_counter() - started, rss_mib(process.pid)))
         time.sleep(0.1)
     walls = [ended[index] for index in range(workers)]
     wall = max(walls)
@@ -61,7 +64,25 @@ def run(args: argparse.Namespace, workers: int, url: str, sweep_dir: Path) -> di
             for worker_wall, process in zip(walls, processes)]
     return {"workers": workers, "threads_each": int(threads), "trials": len(finished), "wall_s": wall,
             "trials_per_hour": 3600 * len(finished) / wall, "idle_s_per_worker": sum(idle) / workers,
-            "best_dev": study.best_value}
+            "best_dev": study.best_value, **memory_growth(memory, ended)}
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a worker process (its jobs run in it with Hydra's basic launcher)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0.0)
+
+
+def memory_growth(memory: dict[int, list[tuple[float, float]]], ended: dict[int, float]) -> dict[str, float]:
+    """Peak RSS of the workers over the first and the last third of their lifetimes: flat if jobs are released."""
+    def peak(index: int, start: float, stop: float) -> float:
+        return max((rss for seconds, rss in memory[index] if start <= seconds * 3 / ended[index] < stop), default=0.0)
+
+    return {"rss_mib_first_third": max(peak(index, 0, 1) for index in memory),
+            "rss_mib_last_third": max(peak(index, 2, 3) for index in memory)}
 
 
 def main() -> None:
