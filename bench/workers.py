@@ -1,6 +1,7 @@
 """Benchmark: one 12-trial search run by 1, 2 and 4 workers sharing one study on a throwaway PostgreSQL server;
-prints wall time, trials per hour, idle time per worker and the best dev Spearman (target: 2 workers take
-<= 0.6x the wall time of 1).
+prints wall time, trials per hour, idle time per worker, the best dev Spearman and the workers' memory after
+their first and last trials, for each of --repeat rounds (target: 2 workers take <= 0.6x the wall time of 1,
+on the medians).
 
     python bench/workers.py                                       # model=tiny on the packaged sample set
     python bench/workers.py --minilm --data ../shared/data/stsb --limit 400   # MiniLM on an STSb subset
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace, workers: int, url: str, sweep_dir: Path) -> di
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     env = {**os.environ, "STS_LAB_STORAGE": url, "OMP_NUM_THREADS": threads, "WANDB_MODE": "offline",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), datetime.now()
     processes = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for _ in range(workers)]
     ended: dict[int, float] = {}
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace, workers: int, url: str, sweep_dir: Path) -> di
             for worker_wall, process in zip(walls, processes)]
     return {"workers": workers, "threads_each": int(threads), "trials": len(finished), "wall_s": wall,
             "trials_per_hour": 3600 * len(finished) / wall, "idle_s_per_worker": sum(idle) / workers,
-            "best_dev": study.best_value, **memory_growth(memory, ended)}
+            "best_dev": study.best_value, **memory_growth(memory, finished, processes, started_at)}
 
 
 def rss_mib(pid: int) -> float:
@@ -76,13 +78,20 @@ def rss_mib(pid: int) -> float:
     return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0.0)
 
 
-def memory_growth(memory: dict[int, list[tuple[float, float]]], ended: dict[int, float]) -> dict[str, float]:
-    """Peak RSS of the workers over the first and the last third of their lifetimes: flat if jobs are released."""
-    def peak(index: int, start: float, stop: float) -> float:
-        return max((rss for seconds, rss in memory[index] if start <= seconds * 3 / ended[index] < stop), default=0.0)
+def memory_growth(memory: dict[int, list[tuple[float, float]]], trials: list, processes: list, started_at: datetime) -> dict:
+    """RSS of each worker when its first and its last trial ended (the largest over workers): flat when every
+    job releases its model and trainer."""
+    def rss_at(index: int, trial) -> float:
+        seconds = (trial.datetime_complete - started_at).total_seconds()
+        return min(memory[index], key=lambda sample: abs(sample[0] - seconds))[1]
 
-    return {"rss_mib_first_third": max(peak(index, 0, 1) for index in memory),
-            "rss_mib_last_third": max(peak(index, 2, 3) for index in memory)}
+    first, last = [], []
+    for index, process in enumerate(processes):
+        own = sorted((t for t in trials if t.user_attrs["worker"].endswith(f":{process.pid}")), key=lambda t: t.datetime_complete)
+        if own:
+            first.append(rss_at(index, own[0]))
+            last.append(rss_at(index, own[-1]))
+    return {"rss_mib_first_trial": max(first), "rss_mib_last_trial": max(last)}
 
 
 def main() -> None:
@@ -93,17 +102,21 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="directory of the original STS Benchmark files (with --minilm)")
     parser.add_argument("--limit", type=int, default=400, help="pairs per split (with --minilm)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=2, help="rounds over --workers (the first round also warms caches)")
     args = parser.parse_args()
     if args.data:
         args.data = args.data.resolve()
     rows = []
     with throwaway_server() as server, tempfile.TemporaryDirectory() as tmp:
-        for workers in args.workers:
-            rows.append(run(args, workers, server.create_database(), Path(tmp) / f"workers-{workers}"))
-            print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"), flush=True)
-    table = pd.DataFrame(rows).set_index("workers")
-    if 1 in table.index and 2 in table.index:
-        print(f"2 workers / 1 worker wall time: {table.wall_s[2] / table.wall_s[1]:.2f}x (target <= 0.6)")
+        for round_ in range(args.repeat):
+            for workers in args.workers:
+                sweep_dir = Path(tmp) / f"workers-{workers}-{round_}"
+                rows.append({"round": round_, **run(args, workers, server.create_database(), sweep_dir)})
+                print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"), flush=True)
+    wall = pd.DataFrame(rows).groupby("workers").wall_s.median()
+    print("median wall s by workers:", wall.round(1).to_dict())
+    if 1 in wall.index and 2 in wall.index:
+        print(f"2 workers / 1 worker wall time: {wall[2] / wall[1]:.2f}x (target <= 0.6)")
 
 
 if __name__ == "__main__":
