@@ -51,6 +51,8 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
 
     # Heartbeats and fail_stale_trials are stable in use but still flagged experimental by Optuna 5.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # With ask and tell Optuna warns at every ask that it does not beat the heart itself: we do (see beating).
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
     heartbeat = {}
     if heartbeat_interval:
         heartbeat = dict(
