@@ -13,8 +13,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from sts_lab.secrets import mask
-from sts_lab.storage import CONFIRM_SUFFIX, search_group, storage_url
+from sts_lab.storage import CONFIRM_SUFFIX, first_line, search_group, storage_url
 from sts_lab.sweep_results import JOB_METRICS, SEED_KEY, SweepResults, job_row, jobs_table
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def load_studies(sweep_dir: str | Path) -> pd.DataFrame | None:
                  if (name == base or name.startswith(f"{base}-")) and name != f"{base}{CONFIRM_SUFFIX}"]
         studies = [optuna.load_study(study_name=name, storage=url) for name in names]
     except Exception as error:  # an unreachable database must not cost the rest of the report
-        log.warning("Studies of %s not read: %s", sweep_dir, mask(str(error).splitlines()[0]))
+        log.warning("Studies of %s not read: %s", sweep_dir, first_line(error))
         return None
     rows = []
     for study in studies:

@@ -27,8 +27,8 @@ from optuna.trial import TrialState
 from hydra_plugins.sts_lab_optuna_sweeper._outputs import write_plots, write_results
 from hydra_plugins.sts_lab_optuna_sweeper._search_space import SearchSpace, parse_overrides, search_space
 from hydra_plugins.sts_lab_optuna_sweeper._workers import (
-    NOT_RUN_ATTR, RETRY_ATTR, WORKER, WORKER_ATTR, TrialSeededSampler, ask_rerun, beyond_budget, claim_job_numbers,
-    free_slots,
+    NOT_RUN_ATTR, WORKER, WORKER_ATTR, TrialSeededSampler, ask_rerun, beyond_budget, claim_job_numbers, free_slots,
+    rerun_slots,
 )
 from sts_lab import secrets
 from sts_lab.errors import StsLabError
@@ -298,11 +298,9 @@ class OptunaSearch:
         returns = []
         while True:
             optuna.storages.fail_stale_trials(study)
-            trials = study.get_trials(deepcopy=False)
-            waiting = sum(t.state == TrialState.WAITING for t in trials)
-            free = len(reruns) - sum(RETRY_ATTR not in t.system_attrs for t in trials) + waiting
+            running, free = rerun_slots(study, len(reruns))
             if free <= 0:
-                if not any(t.state == TrialState.RUNNING for t in trials):
+                if not running:
                     return returns
                 time.sleep(self.poll_seconds())
                 continue
@@ -349,7 +347,12 @@ def grid_of(space: SearchSpace) -> dict[str, list[Any]]:
 
 def space_difference(before: dict[str, str], now: dict[str, str]) -> str:
     """Which searched params differ between two spaces (``{key: distribution JSON}``), in words."""
-    differences = [f"{key} {'added' if key not in before else 'removed' if key not in now else 'changed'}"
-                   + (f" (was {before[key]}, now {now[key]})" if key in before and key in now else "")
-                   for key in sorted(before.keys() | now.keys()) if before.get(key) != now.get(key)]
+    differences = []
+    for key in sorted(before.keys() | now.keys()):
+        if key not in before:
+            differences.append(f"{key} added")
+        elif key not in now:
+            differences.append(f"{key} removed")
+        elif before[key] != now[key]:
+            differences.append(f"{key} changed (was {before[key]}, now {now[key]})")
     return "; ".join(differences)

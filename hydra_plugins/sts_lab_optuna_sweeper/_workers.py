@@ -43,14 +43,26 @@ def beyond_budget(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> bo
     return sum(t.number <= trial.number and t.state in LIVE for t in study.get_trials(deepcopy=False)) > n_trials
 
 
+def is_retry(trial: FrozenTrial) -> bool:
+    return RETRY_ATTR in trial.system_attrs
+
+
+def rerun_slots(study: optuna.Study, n_reruns: int) -> tuple[bool, int]:
+    """(whether reruns still run, reruns still to ask) in the confirmation study: every new trial took a rerun;
+    a retry (WAITING) carries the rerun of the stale trial it replaces."""
+    trials = study.get_trials(deepcopy=False)
+    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    return any(t.state == TrialState.RUNNING for t in trials), n_reruns - sum(not is_retry(t) for t in trials) + waiting
+
+
 def ask_rerun(study: optuna.Study, n_reruns: int) -> tuple[optuna.Trial, int] | None:
     """A trial of the confirmation study and the rerun it stands for: a retried trial keeps its rerun; a new
     one takes the next rerun, by its place among the new trials (numbers come from the storage, once)."""
     trial = study.ask()
     frozen = study._storage.get_trial(trial._trial_id)
-    if RETRY_ATTR in frozen.system_attrs:
+    if is_retry(frozen):
         return trial, frozen.user_attrs[RERUN_ATTR]
-    index = sum(t.number < trial.number and RETRY_ATTR not in t.system_attrs for t in study.get_trials(deepcopy=False))
+    index = sum(t.number < trial.number and not is_retry(t) for t in study.get_trials(deepcopy=False))
     if index >= n_reruns:
         trial.set_user_attr(NOT_RUN_ATTR, "asked beyond the reruns by workers asking at the same moment")
         study.tell(trial, state=TrialState.FAIL)
