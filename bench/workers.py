@@ -4,6 +4,7 @@ their first and last trials, for each of --repeat rounds (target: 2 workers take
 on the medians).
 
     python bench/workers.py                                       # model=tiny on the packaged sample set
+    python bench/workers.py --steps 400                           # longer trials: ~15 s each instead of ~4
     python bench/workers.py --minilm --data ../shared/data/stsb --limit 400   # MiniLM on an STSb subset
 
 Every worker is the same command (``hydra.sweeper.storage='${oc.env:STS_LAB_STORAGE}'``, one study name), started
@@ -31,7 +32,7 @@ from tests.postgres import throwaway_server  # noqa: E402
 
 def run(args: argparse.Namespace, workers: int, url: str, sweep_dir: Path) -> dict:
     model = ["model=minilm", "data=stsb", f"data.path={args.data}", f"data.limit={args.limit}",
-             "trainer.epochs=1"] if args.minilm else ["model=tiny", "data=sample", "trainer.max_steps=60"]
+             "trainer.epochs=1"] if args.minilm else ["model=tiny", "data=sample", f"trainer.max_steps={args.steps}"]
     command = [
         sys.executable, "-m", "sts_lab", "--multirun", "hydra/sweeper=optuna", *model, "logger=none",
         "trainer.eval_steps=0.25", "hydra.sweeper.storage=${oc.env:STS_LAB_STORAGE}", "hydra.sweeper.study_name=bench",
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace, workers: int, url: str, sweep_dir: Path) -> di
         "optimizer.lr=tag(log, interval(1e-5, 1e-3))", "optimizer.warmup_ratio=interval(0.0, 0.3)",
         f"hydra.sweep.dir={sweep_dir}",
     ]
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    threads = str(args.threads or max(1, (os.cpu_count() or 1) // workers))
     env = {**os.environ, "STS_LAB_STORAGE": url, "OMP_NUM_THREADS": threads, "WANDB_MODE": "offline",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     started, started_at = time.perf_counter(), datetime.now()
@@ -101,6 +102,8 @@ def main() -> None:
     parser.add_argument("--minilm", action="store_true", help="all-MiniLM-L6-v2 on an STSb subset, 1 epoch a trial")
     parser.add_argument("--data", type=Path, help="directory of the original STS Benchmark files (with --minilm)")
     parser.add_argument("--limit", type=int, default=400, help="pairs per split (with --minilm)")
+    parser.add_argument("--steps", type=int, default=60, help="training steps per trial (model=tiny)")
+    parser.add_argument("--threads", type=int, help="OpenMP threads per worker (default: cores // workers, at least 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=2, help="rounds over --workers (the first round also warms caches)")
     args = parser.parse_args()

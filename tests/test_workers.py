@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from hydra_plugins.sts_lab_optuna_sweeper._workers import TrialSeededSampler, beyond_budget, claim_job_numbers
+from hydra_plugins.sts_lab_optuna_sweeper._workers import TrialSeededSampler, ask, beyond_budget, claim_job_numbers
 from tests.conftest import TINY
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -86,8 +86,9 @@ def test_a_killed_workers_trial_is_failed_by_heartbeat_and_retried_by_another(tm
             study = optuna.load_study(study_name="shared", storage=storage)
         except KeyError:
             continue
-        running = [t for t in study.get_trials(states=(TrialState.RUNNING,)) if t.user_attrs.get("worker", "").endswith(f":{doomed.pid}")]
-    assert running, "the first worker never started a trial"
+        running = [t for t in study.get_trials(states=(TrialState.RUNNING,))
+                   if t.user_attrs.get("worker", "").endswith(f":{doomed.pid}") and t.intermediate_values]
+    assert running, "the first worker never got a trial past its first evaluation"
     doomed.send_signal(signal.SIGKILL)  # mid-trial: the job runs in the worker's process
     doomed.wait()
 
@@ -173,6 +174,15 @@ def test_the_submitit_local_launcher_runs_the_trials(tmp_path):
 
 
 # The pieces that let workers share a study ------------------------------------------------------------------
+
+
+def test_a_trial_goes_stale_when_its_worker_dies_right_after_asking(tmp_path):
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(storage=storage)
+    ask(study)  # and nothing more: the worker dies before its jobs start beating
+    time.sleep(2.5)
+    optuna.storages.fail_stale_trials(study)
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
 
 
 def test_the_lower_trial_number_keeps_the_last_slot():

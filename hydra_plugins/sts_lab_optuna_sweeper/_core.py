@@ -27,8 +27,8 @@ from optuna.trial import TrialState
 from hydra_plugins.sts_lab_optuna_sweeper._outputs import write_plots, write_results
 from hydra_plugins.sts_lab_optuna_sweeper._search_space import SearchSpace, parse_overrides, search_space
 from hydra_plugins.sts_lab_optuna_sweeper._workers import (
-    NOT_RUN_ATTR, WORKER, WORKER_ATTR, TrialSeededSampler, ask_rerun, beyond_budget, claim_job_numbers, free_slots,
-    rerun_slots,
+    NOT_RUN_ATTR, WORKER, WORKER_ATTR, TrialSeededSampler, ask, ask_rerun, beyond_budget, claim_job_numbers,
+    free_slots, rerun_slots,
 )
 from sts_lab import secrets
 from sts_lab.errors import StsLabError
@@ -210,13 +210,14 @@ class OptunaSearch:
                 time.sleep(self.poll_seconds())
 
     def poll_seconds(self) -> float:
-        return min(5.0, self.rdb.get_heartbeat_interval() or 5.0)
+        # One query of the study's trials: cheap, and a waiting worker then ends (or takes a retry) within a second.
+        return min(1.0, self.rdb.get_heartbeat_interval() or 1.0)
 
     def run_batch(self, study: optuna.Study, point: GridPoint, space: SearchSpace, size: int,
                   studies: Sequence[optuna.Study]) -> list[JobReturn]:
         trials = []
         for _ in range(size):
-            trial = study.ask(space.distributions)  # a WAITING trial (a retry) first, else a new one
+            trial = ask(study, space.distributions)  # a WAITING trial (a retry) first, else a new one
             trial.set_user_attr(WORKER_ATTR, WORKER)
             if beyond_budget(study, trial, self.n_trials):
                 trial.set_user_attr(NOT_RUN_ATTR, "asked beyond n_trials by workers asking at the same moment")

@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 from optuna.samplers import BaseSampler
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # trials.csv says which worker ran each trial
@@ -27,6 +28,15 @@ LIVE = (*FINISHED, TrialState.RUNNING, TrialState.WAITING)  # what a budget of n
 LOCK_FILE = ".sweeper.lock"
 RETRY_ATTR = "failed_trial"  # system attribute of a trial retrying a stale one (RetryHeartbeatStaleTrialCallback)
 RERUN_ATTR = "rerun"  # user attribute of a trial of the confirmation study: the index of its rerun
+
+
+def ask(study: optuna.Study, *args: Any) -> optuna.Trial:
+    """``study.ask`` with the new trial's first heartbeat recorded at once. A trial without any heartbeat never
+    goes stale, so a worker killed after asking but before its jobs beat would leave it RUNNING for good."""
+    trial = study.ask(*args)
+    if is_heartbeat_enabled(study._storage):
+        study._storage.record_heartbeat(trial._trial_id)
+    return trial
 
 
 def free_slots(study: optuna.Study, n_trials: int) -> tuple[int, int]:
@@ -58,7 +68,7 @@ def rerun_slots(study: optuna.Study, n_reruns: int) -> tuple[bool, int]:
 def ask_rerun(study: optuna.Study, n_reruns: int) -> tuple[optuna.Trial, int] | None:
     """A trial of the confirmation study and the rerun it stands for: a retried trial keeps its rerun; a new
     one takes the next rerun, by its place among the new trials (numbers come from the storage, once)."""
-    trial = study.ask()
+    trial = ask(study)
     frozen = study._storage.get_trial(trial._trial_id)
     if is_retry(frozen):
         return trial, frozen.user_attrs[RERUN_ATTR]

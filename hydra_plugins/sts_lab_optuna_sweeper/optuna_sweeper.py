@@ -102,7 +102,8 @@ class MedianPrunerConfig:
 @dataclass
 class PercentilePrunerConfig:
     _target_: str = "optuna.pruners.PercentilePruner"
-    percentile: float = 25.0  # prune below this percentile of the other trials at the same step
+    percentile: float = 25.0  # keep a trial only while it is in the top `percentile` % of the finished trials at
+    #                           the same step (Optuna's meaning: 25 keeps the top quarter; the median pruner is 50)
     n_startup_trials: int = 5
     n_warmup_steps: int = 0
     interval_steps: int = 1
