@@ -36,6 +36,8 @@ from sts_lab.storage import CONFIRM_SUFFIX, DEFAULT_STUDY_NAME, beating, open_st
 from sts_lab.trial import PRUNABLE_OBJECTIVES
 
 log = logging.getLogger(__name__)
+# A waiting worker's poll is one query of the study's trials: cheap, and it ends (or takes a retry) within a second.
+POLL_SECONDS = 1.0
 
 ERROR_ATTR = "error"  # user attribute of a trial whose job raised or returned NaN (not of heartbeat failures)
 JOB_DIR_ATTR = "job_dir"
@@ -207,11 +209,7 @@ class OptunaSearch:
             else:
                 if not open_studies:
                     return returns
-                time.sleep(self.poll_seconds())
-
-    def poll_seconds(self) -> float:
-        # One query of the study's trials: cheap, and a waiting worker then ends (or takes a retry) within a second.
-        return min(1.0, self.rdb.get_heartbeat_interval() or 1.0)
+                time.sleep(POLL_SECONDS)
 
     def run_batch(self, study: optuna.Study, point: GridPoint, space: SearchSpace, size: int,
                   studies: Sequence[optuna.Study]) -> list[JobReturn]:
@@ -303,7 +301,7 @@ class OptunaSearch:
             if free <= 0:
                 if not running:
                     return returns
-                time.sleep(self.poll_seconds())
+                time.sleep(POLL_SECONDS)
                 continue
             asked = [asked for _ in range(min(self.n_jobs, free)) if (asked := ask_rerun(study, len(reruns)))]
             if not asked:
