@@ -17,6 +17,7 @@ from sts_lab import secrets
 from sts_lab.devices import take_one_gpu
 from sts_lab.outputs import FAILURE_FILE, PRUNED_FILE, TEST_PREDICTIONS_FILE
 from sts_lab.storage import search_group
+from sts_lab.sweep_cache import CACHE_DIR
 from sts_lab.tracking import Tracker
 from sts_lab.train import train
 from sts_lab.trial import trial_callbacks
@@ -37,6 +38,14 @@ def wandb_group(cfg: DictConfig) -> str | None:
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
     return search_group(hydra_cfg.sweeper) or sweep_group(hydra_cfg.sweep.dir)
+
+
+def sweep_cache_dir() -> Path | None:
+    """Where the jobs of a multirun share what they all compute alike (``sweep_cache``); None for a single run."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return Path(hydra_cfg.runtime.cwd) / hydra_cfg.sweep.dir / CACHE_DIR  # the sweep dir may be relative
 
 
 def run_job(cfg: DictConfig) -> dict[str, float]:
@@ -60,7 +69,7 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     )
     try:
         with trial_callbacks(cfg) as search_callbacks:
-            metrics = train(cfg, output_dir, callbacks=[*tracker.callbacks, *search_callbacks])
+            metrics = train(cfg, output_dir, callbacks=[*tracker.callbacks, *search_callbacks], cache_dir=sweep_cache_dir())
         tracker.log_results(metrics, [output_dir / TEST_PREDICTIONS_FILE])
     except TrialPruned as pruned:  # not a failure: the sweeper records the trial as PRUNED
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
 from transformers import TrainerCallback, set_seed
 
@@ -20,17 +20,20 @@ from sts_lab.modeling import build_model
 from sts_lab.normalization import normalize
 from sts_lab.outputs import DEV_CURVE_FILE, METRIC_NAMES, METRICS_FILE, TEST_PREDICTIONS_FILE
 from sts_lab.precision import choose_precision
+from sts_lab.sweep_cache import cached_number
 from sts_lab.training_args import training_arguments
 from sts_lab.validation import validate
 
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback] = ()) -> dict[str, float]:
+def train(
+    cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback] = (), cache_dir: Path | None = None,
+) -> dict[str, float]:
     """Run the experiment ``cfg`` and write its results into ``output_dir``; returns the metrics.
 
     ``metrics.json`` is written last: its presence marks a finished run. ``callbacks`` join the trainer
-    (experiment trackers, pruners).
+    (experiment trackers, pruners). ``cache_dir`` (a sweep's) shares the zero-shot score between its jobs.
     """
     validate(cfg)
     precision = choose_precision(cfg.trainer.precision)
@@ -42,8 +45,10 @@ def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback
     batch_size = cfg.trainer.eval_batch_size
     log.info("Model %s: %.1fM parameters on %s", cfg.model.name_or_path, count_parameters(model) / 1e6, model.device)
 
-    zero_shot = score_split(model, splits["test"], batch_size)
-    log.info("Zero-shot test Spearman %.4f", zero_shot.spearman)
+    zero_shot, cached = cached_number(
+        cache_dir, zero_shot_key(cfg), lambda: score_split(model, splits["test"], batch_size).spearman
+    )
+    log.info("Zero-shot test Spearman %.4f%s", zero_shot, " (scored by an earlier job of this sweep)" if cached else "")
 
     trainer = SentenceTransformerTrainer(
         model=model,
@@ -68,7 +73,7 @@ def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback
     test = score_split(model, splits["test"], batch_size)
     curve = dev_curve(trainer.state.log_history)
     metrics = {
-        "zero_shot_test_spearman": zero_shot.spearman,
+        "zero_shot_test_spearman": zero_shot,
         "dev_spearman": dev.spearman,
         "dev_pearson": dev.pearson,
         "best_dev_spearman": max([row["dev_spearman"] for row in curve] + [dev.spearman]),
@@ -83,7 +88,7 @@ def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback
     assert set(metrics) == set(METRIC_NAMES), "outputs.METRIC_NAMES is out of date"
     log.info(
         "Dev Spearman %.4f | test Spearman %.4f (zero-shot %.4f) | %d steps in %.0f s",
-        dev.spearman, test.spearman, zero_shot.spearman, metrics["steps"], train_seconds,
+        dev.spearman, test.spearman, zero_shot, metrics["steps"], train_seconds,
     )
     if cfg.trainer.save_model:
         model.save(str(output_dir / "model"))
@@ -93,6 +98,13 @@ def train(cfg: DictConfig, output_dir: Path, callbacks: Sequence[TrainerCallback
     ])
     (output_dir / METRICS_FILE).write_text(json.dumps({**metrics, "precision": precision.name}, indent=2) + "\n")
     return metrics
+
+
+def zero_shot_key(cfg: DictConfig) -> dict:
+    """All that decides the zero-shot test score: the model before training (the seed initialises a random
+    one), its pooling, the test pairs and the evaluation batch (padding)."""
+    parts = {name: OmegaConf.to_container(cfg[name], resolve=True) for name in ("model", "pooling", "data", "normalization")}
+    return {"metric": "zero_shot_test_spearman", **parts, "seed": cfg.seed, "eval_batch_size": cfg.trainer.eval_batch_size}
 
 
 def count_parameters(model: SentenceTransformer) -> int:

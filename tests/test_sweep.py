@@ -74,6 +74,16 @@ def test_sweep_runs_every_job_and_reports_the_failures(sweep):
     assert (sweep_dir / "comparison.png").stat().st_size > 10_000
 
 
+def test_the_jobs_starting_from_one_model_score_it_zero_shot_once(sweep):
+    sweep_dir, _ = sweep
+    completed = [job_dir for (_, heads), job_dir in job_dirs(sweep_dir).items() if heads == 2]
+    reused = [job_dir for job_dir in completed if "scored by an earlier job" in (job_dir / "sts_lab.log").read_text()]
+    assert len(completed) == 3 and len(reused) == 2  # the three losses fine-tune one model: the first job scores it
+    assert len(list((sweep_dir / ".cache").glob("*.json"))) == 1
+    zero_shot = {json.loads((job_dir / "metrics.json").read_text())["zero_shot_test_spearman"] for job_dir in completed}
+    assert len(zero_shot) == 1
+
+
 def test_each_completed_job_is_a_wandb_run_of_the_sweep_group(sweep):
     sweep_dir, _ = sweep
     for (loss, heads), job_dir in job_dirs(sweep_dir).items():

@@ -48,6 +48,27 @@ def test_each_loss_trains_and_changes_the_embeddings(loss, tmp_path):
     assert len((tmp_path / "test_predictions.csv").read_text().splitlines()) == 1 + 80
 
 
+def test_jobs_of_a_sweep_share_the_zero_shot_score_and_train_alike(tmp_path, caplog):
+    cache = tmp_path / "sweep" / ".cache"
+    cfg = compose_config(*TINY)
+    with caplog.at_level(logging.INFO, logger="sts_lab.train"):
+        first = train(cfg, tmp_path / "0", cache_dir=cache)
+        caplog.clear()
+        second = train(cfg, tmp_path / "1", cache_dir=cache)
+    assert "scored by an earlier job of this sweep" in caplog.text
+    timing = {"train_seconds", "train_samples_per_second"}
+    # Skipping the zero-shot encode must not change training: same seed, same numbers.
+    assert {k: v for k, v in second.items() if k not in timing} == {k: v for k, v in first.items() if k not in timing}
+    assert len(list(cache.glob("*.json"))) == 1
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sts_lab.train"):
+        other_seed = train(compose_config(*TINY, "seed=7"), tmp_path / "2", cache_dir=cache)
+    assert "earlier job" not in caplog.text  # another seed, another random model: scored anew
+    assert other_seed["zero_shot_test_spearman"] != first["zero_shot_test_spearman"]
+    assert len(list(cache.glob("*.json"))) == 2
+
+
 def test_pooling_choice_replaces_the_model_pooling():
     cfg = compose_config(*TINY, "pooling=cls")
     model = build_model(cfg.model, cfg.pooling)
