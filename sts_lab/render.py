@@ -15,7 +15,7 @@ from sts_lab.statistics import (
     AGGREGATE_METRICS, BOOTSTRAP_STATS, aggregate, completed_jobs, compared_keys, paired_bootstrap,
 )
 from sts_lab.study_results import rerun_results
-from sts_lab.sweep_results import JOB_METRICS, PRUNED, STATUSES, SweepResults, config_keys, override_keys
+from sts_lab.sweep_results import JOB_METRICS, PRUNED, STATUSES, SweepResults, config_keys
 
 REPORT_FILES = ("summary.csv", "summary.md", "comparison.png")
 
@@ -65,7 +65,8 @@ def jobs_markdown(jobs: pd.DataFrame) -> str:
 
 
 def aggregate_markdown(summary: pd.DataFrame, keys: Sequence[str]) -> str:
-    table = pd.DataFrame({"configuration": configuration_labels(summary, keys), "n": summary.n})
+    # "#" numbers the configurations as comparison.png does when their labels are too long to print there.
+    table = pd.DataFrame({"#": range(1, len(summary) + 1), "configuration": configuration_labels(summary, keys), "n": summary.n})
     for metric in AGGREGATE_METRICS:
         table[MARKDOWN_HEADERS[metric]] = [
             mean_sd(mean, sd, decimals(metric)) for mean, sd in zip(summary[f"{metric}_mean"], summary[f"{metric}_sd"])
@@ -155,6 +156,19 @@ def configuration_labels(summary: pd.DataFrame, keys: Sequence[str]) -> list[str
     return [label or config or "(no overrides)" for label, config in zip(labels, summary.configuration)]
 
 
+PLOT_LABEL_CHARS = 40  # longer configuration labels (a search's trials) are shown as their number in summary.md
+
+
+def plot_labels(results: SweepResults) -> dict[str, str]:
+    """Configuration -> its label in the figure: the differing overrides, or "#N" (its row in summary.md's
+    table of configurations) when some label is too long for an axis or a legend."""
+    summary = aggregate(results)
+    labels = configuration_labels(summary, config_keys(results.jobs)) if not summary.empty else []
+    if any(len(label) > PLOT_LABEL_CHARS for label in labels):
+        labels = [f"#{index}" for index in range(1, len(labels) + 1)]
+    return dict(zip(summary.configuration, labels))
+
+
 def plot_test_spearman(axes: Axes, results: SweepResults) -> None:
     """Bars: mean test Spearman per configuration, sd error bars; dots: the seeds."""
     summary, jobs = aggregate(results), completed_jobs(results)
@@ -171,20 +185,23 @@ def plot_test_spearman(axes: Axes, results: SweepResults) -> None:
     high = max(jobs.test_spearman.max(), (summary.test_spearman_mean + summary.test_spearman_sd.fillna(0)).max())
     margin = max(0.1 * (high - low), 0.01)
     axes.set_ylim(low - margin, high + margin)  # differences between losses are small next to the bar heights
-    axes.set_xticks(positions, configuration_labels(summary, config_keys(results.jobs)), rotation=30, ha="right")
+    labels = plot_labels(results)
+    axes.set_xticks(positions, [labels[config] for config in summary.configuration], rotation=30, ha="right")
     axes.set_ylabel("test Spearman")
 
 
 def plot_dev_curves(axes: Axes, results: SweepResults) -> None:
-    """Dev Spearman against training step, one line per job, one colour per configuration."""
+    """Dev Spearman against training step, one line per job; one colour and one legend entry per configuration."""
     axes.set_title("Dev Spearman during training")
     jobs = completed_jobs(results).set_index("job")
     colours = {config: f"C{index % 10}" for index, config in enumerate(jobs.configuration.unique())}
-    varying = [key for key in override_keys(results.jobs) if results.jobs[key].nunique(dropna=False) > 1]
+    labels, labelled = plot_labels(results), set()
     for job, curve in results.curves.items():
         if job in jobs.index and not curve.empty:
-            label = ",".join(f"{key}={jobs.at[job, key]}" for key in varying) or jobs.overrides[job] or job
-            axes.plot(curve.step, curve.dev_spearman, marker=".", color=colours[jobs.configuration[job]], label=label)
+            config = jobs.configuration[job]
+            label = None if config in labelled else labels.get(config) or jobs.overrides[job] or job
+            axes.plot(curve.step, curve.dev_spearman, marker=".", color=colours[config], label=label)
+            labelled.add(config)
     if axes.lines:
         axes.legend(fontsize="x-small")
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from scipy.stats import spearmanr
 
-from sts_lab.render import summary_markdown, write_report
+from sts_lab.render import plot_labels, summary_markdown, write_report
 from sts_lab.report import SweepReport
 from sts_lab.statistics import aggregate, paired_bootstrap
 from sts_lab.sweep_results import load_sweep, load_wandb
@@ -152,6 +153,22 @@ def test_write_report(sweep):
     assert FAILURE_MESSAGE in markdown
     png = paths[2].read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+
+
+def test_figure_labels_are_the_overrides_or_the_summary_numbers_when_too_long(sweep):
+    sweep_dir, _ = sweep
+    labels = plot_labels(load_sweep(sweep_dir))
+    assert sorted(labels.values()) == ["loss=angle", "loss=cosent", "loss=cosine"]
+    # Search trials: every trial is a configuration, labelled by all its searched values.
+    for job, lr in (("20", "1.411527819587233e-05"), ("21", "7.3624226527676e-05")):
+        shutil.copytree(sweep_dir / "0", sweep_dir / job)
+        OmegaConf.save(OmegaConf.create(["loss=cosine", f"optimizer.lr={lr}", "optimizer.warmup_ratio=0.1218133078558"]),
+                       sweep_dir / job / ".hydra" / "overrides.yaml")
+    results = load_sweep(sweep_dir)
+    numbered = plot_labels(results)
+    assert sorted(numbered.values()) == sorted(f"#{index}" for index in range(1, len(numbered) + 1))
+    table = summary_markdown(results)
+    assert "| # | configuration |" in table and "| 1 | loss=" in table
 
 
 def start_cli(*args: str) -> subprocess.Popen:
