@@ -66,7 +66,9 @@ def jobs_markdown(jobs: pd.DataFrame) -> str:
 
 def aggregate_markdown(summary: pd.DataFrame, keys: Sequence[str]) -> str:
     # "#" numbers the configurations as comparison.png does when their labels are too long to print there.
-    table = pd.DataFrame({"#": range(1, len(summary) + 1), "configuration": configuration_labels(summary, keys), "n": summary.n})
+    table = pd.DataFrame(
+        {"#": range(1, len(summary) + 1), "configuration": configuration_labels(summary, keys), "n": summary.n}
+    )
     for metric in AGGREGATE_METRICS:
         table[MARKDOWN_HEADERS[metric]] = [
             mean_sd(mean, sd, decimals(metric)) for mean, sd in zip(summary[f"{metric}_mean"], summary[f"{metric}_sd"])
