@@ -15,7 +15,7 @@ from optuna import TrialPruned
 
 from sts_lab import secrets
 from sts_lab.devices import take_one_gpu
-from sts_lab.outputs import FAILURE_FILE, PRUNED_FILE, TEST_PREDICTIONS_FILE
+from sts_lab.outputs import FAILURE_FILE, PRUNED_FILE, TEST_PREDICTIONS_FILE, absolute_sweep_dir
 from sts_lab.storage import search_group
 from sts_lab.sweep_cache import CACHE_DIR
 from sts_lab.tracking import Tracker
@@ -45,7 +45,7 @@ def sweep_cache_dir() -> Path | None:
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
-    return Path(hydra_cfg.runtime.cwd) / hydra_cfg.sweep.dir / CACHE_DIR  # the sweep dir may be relative
+    return absolute_sweep_dir(hydra_cfg) / CACHE_DIR
 
 
 def run_job(cfg: DictConfig) -> dict[str, float]:

@@ -171,7 +171,7 @@ def plot_labels(results: SweepResults) -> dict[str, str]:
     return dict(zip(summary.configuration, labels))
 
 
-def plot_test_spearman(axes: Axes, results: SweepResults) -> None:
+def plot_test_spearman(axes: Axes, results: SweepResults, labels: dict[str, str]) -> None:
     """Bars: mean test Spearman per configuration, sd error bars; dots: the seeds."""
     summary, jobs = aggregate(results), completed_jobs(results)
     axes.set_title("Test Spearman per configuration (mean ± sd, dots: seeds)")
@@ -187,17 +187,16 @@ def plot_test_spearman(axes: Axes, results: SweepResults) -> None:
     high = max(jobs.test_spearman.max(), (summary.test_spearman_mean + summary.test_spearman_sd.fillna(0)).max())
     margin = max(0.1 * (high - low), 0.01)
     axes.set_ylim(low - margin, high + margin)  # differences between losses are small next to the bar heights
-    labels = plot_labels(results)
     axes.set_xticks(positions, [labels[config] for config in summary.configuration], rotation=30, ha="right")
     axes.set_ylabel("test Spearman")
 
 
-def plot_dev_curves(axes: Axes, results: SweepResults) -> None:
+def plot_dev_curves(axes: Axes, results: SweepResults, labels: dict[str, str]) -> None:
     """Dev Spearman against training step, one line per job; one colour and one legend entry per configuration."""
     axes.set_title("Dev Spearman during training")
     jobs = completed_jobs(results).set_index("job")
     colours = {config: f"C{index % 10}" for index, config in enumerate(jobs.configuration.unique())}
-    labels, labelled = plot_labels(results), set()
+    labelled = set()
     for job, curve in results.curves.items():
         if job in jobs.index and not curve.empty:
             config = jobs.configuration[job]
@@ -216,8 +215,9 @@ def plot_comparison(results: SweepResults) -> Figure:
     """The report figure: test Spearman per configuration (left), dev curves per job (right)."""
     figure = Figure(figsize=(13, 5), layout="constrained")  # no pyplot: no global state, renders with Agg
     left, right = figure.subplots(1, 2)
-    plot_test_spearman(left, results)
-    plot_dev_curves(right, results)
+    labels = plot_labels(results)
+    plot_test_spearman(left, results, labels)
+    plot_dev_curves(right, results, labels)
     return figure
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from sts_lab.errors import StsLabError
+from sts_lab.outputs import absolute_sweep_dir
 from sts_lab.render import write_report
 from sts_lab.sweep_results import load_sweep, load_wandb
 
@@ -55,9 +55,7 @@ class SweepReport(Callback):
 
     @staticmethod
     def sweep_dir(config: DictConfig) -> Path:
-        # A relative sweep dir is relative to the launch directory, which differs from the cwd inside a
-        # job when hydra.job.chdir is true.
-        return Path(OmegaConf.select(config, "hydra.runtime.cwd") or os.getcwd()) / config.hydra.sweep.dir
+        return absolute_sweep_dir(config.hydra)
 
     def report(self, config: DictConfig) -> None:
         if OmegaConf.select(config, "hydra.mode") not in (RunMode.MULTIRUN, RunMode.MULTIRUN.name):
