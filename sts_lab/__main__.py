@@ -8,16 +8,20 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-# The search's outer grid as the command line writes it, hydra.sweeper.grid_params.loss=cosine,cosent, is
-# passed on as ++hydra.sweeper.grid_params.loss=[cosine,cosent]: Hydra refuses sweep syntax on its own keys
-# ("Sweeping over Hydra's configuration is not supported") and a new key of its config without ++.
+# The search's outer grid as the command line writes it, hydra.sweeper.grid_params.loss=cosine,cosent (or
+# =choice(cosine,cosent)), is passed on as ++hydra.sweeper.grid_params.loss=[cosine,cosent]: Hydra refuses sweep
+# syntax on its own keys ("Sweeping over Hydra's configuration is not supported") and a new key of its config
+# without ++. A dotted key (grid_params.optimizer.warmup_ratio) becomes a nested node, which the sweeper flattens.
 GRID_PARAM = re.compile(r"^(?:\+\+)?(hydra\.sweeper\.grid_params\.[\w.]+)=(.*)$")
+CHOICE = re.compile(r"^choice\((.*)\)$")
 
 
 def grid_params_as_lists(argv: list[str]) -> list[str]:
     def as_list(match: re.Match) -> str:
         key, value = match.groups()
-        return f"++{key}={value if value.startswith(('[', 'choice(')) else f'[{value}]'}"
+        if choice := CHOICE.match(value.strip()):
+            value = choice.group(1)
+        return f"++{key}={value if value.startswith('[') else f'[{value}]'}"
 
     return [GRID_PARAM.sub(as_list, argument) for argument in argv]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from sts_lab.storage import CONFIRM_SUFFIX, first_line, search_group, storage_url
+from sts_lab.storage import first_line, grid_points, search_group, storage_url
 from sts_lab.sweep_results import JOB_METRICS, SEED_KEY, SweepResults, job_row, jobs_table
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,8 @@ def load_studies(sweep_dir: str | Path) -> pd.DataFrame | None:
     cannot be opened: the report then goes on without the studies)."""
     sweep_dir = Path(sweep_dir)
     multirun = sweep_dir / "multirun.yaml"
-    sweeper = OmegaConf.select(OmegaConf.load(multirun), "hydra.sweeper") if multirun.is_file() else None
+    config = OmegaConf.load(multirun) if multirun.is_file() else None
+    sweeper = OmegaConf.select(config, "hydra.sweeper") if config is not None else None
     base = search_group(sweeper)
     if base is None:
         return None
@@ -35,10 +36,12 @@ def load_studies(sweep_dir: str | Path) -> pd.DataFrame | None:
     from optuna.trial import TrialState
 
     try:
-        url = storage_url(sweeper.storage, sweep_dir)
-        names = [name for name in optuna.get_all_study_names(url)
-                 if (name == base or name.startswith(f"{base}-")) and name != f"{base}{CONFIRM_SUFFIX}"]
-        studies = [optuna.load_study(study_name=name, storage=url) for name in names]
+        url = storage_url(sweeper.storage, sweep_dir.resolve(), OmegaConf.select(config, "hydra.runtime.cwd"))
+        # Exactly the studies this search ran (not every study whose name starts alike: stsb vs stsb-minilm).
+        names = set(optuna.get_all_study_names(url))
+        grid = OmegaConf.to_container(sweeper.grid_params) if sweeper.get("grid_params") else None
+        studies = [optuna.load_study(study_name=point.study_name, storage=url)
+                   for point in grid_points(grid, base) if point.study_name in names]
     except Exception as error:  # an unreachable database must not cost the rest of the report
         log.warning("Studies of %s not read: %s", sweep_dir, first_line(error))
         return None
@@ -57,12 +60,18 @@ def load_studies(sweep_dir: str | Path) -> pd.DataFrame | None:
 
 
 def rerun_results(results: SweepResults) -> SweepResults | None:
-    """The confirmation reruns as a sweep of their own, each job's overrides reduced to ``study=S,seed=N``, so the
-    statistics compare the studies (their best configurations) as they compare the losses of a grid."""
+    """The confirmation reruns of each study's current best trial as a sweep of their own, each job's overrides
+    reduced to ``study=S,seed=N``, so the statistics compare the studies (their best configurations) as they
+    compare the losses of a grid. Reruns of an older best (before a resumed search found a better one) stay out."""
     jobs = results.jobs
     if RERUN_KEY not in jobs or STUDY_KEY not in jobs:
         return None
     reruns = jobs[jobs[RERUN_KEY].notna()]
+    if results.studies is not None and not results.studies.empty:
+        best = {row.study: row.best_trial for row in results.studies.itertuples() if row.best_trial is not None}
+        current = [best.get(study) is not None and int(float(rerun_of)) == int(best[study])
+                   for study, rerun_of in zip(reruns[STUDY_KEY], reruns[RERUN_KEY])]
+        reruns = reruns[current]
     if reruns.empty:
         return None
     rows = [

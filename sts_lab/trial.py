@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -22,10 +21,7 @@ from transformers import TrainerCallback
 
 from sts_lab.errors import StsLabError
 from sts_lab.evaluation import DEV_SPEARMAN_LOG_KEY
-from sts_lab.storage import beating, open_storage, storage_url
-
-# The objectives whose value dev Spearman at an evaluation stands for (what the trial reports to the pruner).
-PRUNABLE_OBJECTIVES = ("dev_spearman", "best_dev_spearman")
+from sts_lab.storage import PRUNABLE_OBJECTIVES, beating, open_storage, storage_url
 STEPS_ATTR = "steps"  # trial user attribute: training steps the job ran
 SECONDS_ATTR = "seconds"  # trial user attribute: the job's wall time, model loading and evaluation included
 
@@ -55,8 +51,10 @@ class TrialCallback(TrainerCallback):
 
 def load_trial(cfg: DictConfig) -> tuple[optuna.Trial, Any]:
     """This job's running trial and its storage, from the study and storage of the sweeper that launched it."""
-    sweeper, sweep_dir = HydraConfig.get().sweeper, Path(HydraConfig.get().runtime.cwd) / HydraConfig.get().sweep.dir
-    storage = open_storage(storage_url(sweeper.storage, sweep_dir), sweeper.heartbeat_interval, sweeper.grace_period)
+    hydra_cfg = HydraConfig.get()
+    sweeper = hydra_cfg.sweeper
+    url = storage_url(sweeper.storage, hydra_cfg.sweep.dir, launch_dir=hydra_cfg.runtime.cwd)
+    storage = open_storage(url, sweeper.heartbeat_interval, sweeper.grace_period, sweeper.get("max_retry"))
     study = optuna.load_study(study_name=cfg.search.study, storage=storage, pruner=instantiate(sweeper.pruner))
     trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(cfg.search.study), cfg.search.trial)
     return optuna.Trial(study, trial_id), storage

@@ -18,10 +18,14 @@ from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from hydra_plugins.sts_lab_optuna_sweeper._core import grid_points
 from hydra_plugins.sts_lab_optuna_sweeper._search_space import search_space
 from sts_lab.__main__ import grid_params_as_lists
+from sts_lab.search_spaces import loss_scale
+from sts_lab.storage import SWEEPER_TARGET, grid_points
+from sts_lab.study_results import load_studies, rerun_results
+from sts_lab.sweep_results import SweepResults, job_row, jobs_table
 from tests.conftest import TINY
+from tests.helpers.sweeps import job_dirs, studies_in
 from tests.test_sweep import offline_run, wandb_inspect
 
 SEARCH = ["hydra/sweeper=optuna", *TINY]
@@ -73,9 +77,53 @@ def test_grid_params_make_one_study_per_value():
     assert [(p.study_name, p.overrides) for p in points] == [
         ("s-cosine-mean", ["loss=cosine", "pooling=mean"]), ("s-cosent-mean", ["loss=cosent", "pooling=mean"]),
     ]
-    assert grid_params_as_lists(["hydra.sweeper.grid_params.loss=cosine,angle", "loss=cosine,angle"]) == [
-        "++hydra.sweeper.grid_params.loss=[cosine,angle]", "loss=cosine,angle",
+    # A dotted key arrives as a nested node; the choice(...) form as a string.
+    points = grid_points({"optimizer": {"warmup_ratio": [0.0, 0.1]}, "loss": "choice(cosine,angle)"}, "s")
+    assert [p.overrides for p in points] == [
+        ["optimizer.warmup_ratio=0.0", "loss=cosine"], ["optimizer.warmup_ratio=0.0", "loss=angle"],
+        ["optimizer.warmup_ratio=0.1", "loss=cosine"], ["optimizer.warmup_ratio=0.1", "loss=angle"],
     ]
+    assert grid_params_as_lists([
+        "hydra.sweeper.grid_params.loss=cosine,angle", "loss=cosine,angle",
+        "hydra.sweeper.grid_params.loss=choice(cosine, angle)", "hydra.sweeper.grid_params.optimizer.warmup_ratio=0.0,0.1",
+    ]) == [
+        "++hydra.sweeper.grid_params.loss=[cosine,angle]", "loss=cosine,angle",
+        "++hydra.sweeper.grid_params.loss=[cosine, angle]", "++hydra.sweeper.grid_params.optimizer.warmup_ratio=[0.0,0.1]",
+    ]
+
+
+def test_the_loss_scale_space_reads_the_trials_own_loss():
+    cfg = OmegaConf.create({"hydra": {"runtime": {"choices": {"loss": "cosent"}}}})  # the default loss: cosent
+    study = optuna.create_study()
+    for loss, scaled in (("cosine", False), ("angle", True)):
+        study.enqueue_trial({"loss": loss})
+        trial = study.ask({"loss": CategoricalDistribution(["cosine", "cosent", "angle"])})  # loss=choice(...)
+        loss_scale(cfg, trial)
+        assert ("loss.scale" in trial.params) == scaled
+
+
+def make_study(url: str, name: str, values: list[float]) -> None:
+    study = optuna.create_study(study_name=name, storage=url, direction="maximize")
+    for value in values:
+        study.add_trial(optuna.trial.create_trial(value=value, params={"x": value},
+                                                  distributions={"x": FloatDistribution(0, 1)}))
+
+
+def test_the_report_reads_its_own_studies_and_the_reruns_of_the_current_best(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    make_study(url, "stsb", [0.5, 0.7])  # best: trial 1
+    make_study(url, "stsb-minilm", [0.9])  # another search, sharing the prefix
+    (tmp_path / "multirun.yaml").write_text(OmegaConf.to_yaml({"hydra": {"sweeper": {
+        "_target_": SWEEPER_TARGET, "study_name": "stsb", "storage": url, "grid_params": {}}}}))
+    studies = load_studies(tmp_path)
+    assert list(studies.study) == ["stsb"] and list(studies.best_trial) == [1]
+
+    metrics = {"zero_shot_test_spearman": 0.1, "dev_spearman": 0.5, "best_dev_spearman": 0.5, "test_spearman": 0.4,
+               "train_seconds": 1.0}
+    rows = [job_row(str(number), ["+search.study=stsb", f"+search.rerun_of={rerun_of}", f"seed={seed}"], "completed", metrics)
+            for number, (rerun_of, seed) in enumerate([(0, 1), (0, 2), (1, 1), (1, 2)])]
+    reruns = rerun_results(SweepResults(jobs_table(rows), studies=studies))
+    assert list(reruns.jobs.job) == ["2", "3"]  # the reruns of trial 0, best before a resume, stay out
 
 
 # Start-up ----------------------------------------------------------------------------------------------------
@@ -97,22 +145,35 @@ def test_help_imports_neither_torch_nor_optuna_and_the_plugin_is_listed(tmp_path
     (["objective=[dev_spearman,train_seconds]", "optimizer.lr=interval(1e-4,1e-3)"],
      "hydra.sweeper.direction: 1 direction(s) for 2 objective(s)"),
     (["hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials: must be >= 1"),
+    (["loss=cosent", "loss.scale=33", "hydra.sweeper.custom_search_space=sts_lab.search_spaces.loss_scale"],
+     "loss.scale: fixed (loss.scale=33) and suggested by hydra.sweeper.custom_search_space"),
+    (["hydra/sweeper/pruner=hyperband", "trainer.batch_size=choice(8,16)"],
+     "hydra.sweeper.pruner: ['trainer.batch_size'] searched: trials report at training steps"),
 ])
 def test_a_search_that_cannot_run_is_refused_before_any_job(tmp_path, args, message):
     sweep_dir, result = search(tmp_path, *args)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
-    assert not list(sweep_dir.glob("*/metrics.json"))
+    assert not job_dirs(sweep_dir) if sweep_dir.is_dir() else True
+    if (sweep_dir / "optuna.db").is_file():
+        assert sum(studies_in(f"sqlite:///{sweep_dir / 'optuna.db'}").values()) == 0  # no trial asked
 
 
-def test_the_deprecated_search_space_is_refused():
+def test_the_deprecated_search_space_and_the_grid_samplers_own_are_refused():
     from hydra_plugins.sts_lab_optuna_sweeper._core import OptunaSearch
     from sts_lab.errors import StsLabError
 
+    settings = dict(pruner=OmegaConf.create({"_target_": "optuna.pruners.NopPruner"}), direction="maximize", storage=None,
+                    study_name=None, n_trials=1, n_jobs=1, max_failure_rate=0, params=None, custom_search_space=None,
+                    grid_params=None, confirm_seeds=None, heartbeat_interval=None, grace_period=None)
     with pytest.raises(StsLabError, match="hydra.sweeper.search_space: the deprecated form is not supported"):
-        OptunaSearch(sampler=None, pruner=None, direction="maximize", storage=None, study_name=None, n_trials=1,
-                     n_jobs=1, max_failure_rate=0, params=None, custom_search_space=None, search_space={"x": 1},
-                     grid_params=None, confirm_seeds=None, heartbeat_interval=None, grace_period=None)
+        OptunaSearch(sampler=None, search_space={"x": 1}, **settings)
+    # Set in a config file (the command line cannot set a node that is null in the schema).
+    grid = OmegaConf.create({"_target_": "optuna.samplers.GridSampler", "search_space": {"x": [1, 2]}})
+    search = OptunaSearch(sampler=grid, search_space=None, **settings)
+    search.config = OmegaConf.create({"objective": "dev_spearman"})
+    with pytest.raises(StsLabError, match="hydra.sweeper.sampler.search_space: not supported"):
+        search.check(search_space({}, ["x=choice(1, 2)"]))
 
 
 # Searches ----------------------------------------------------------------------------------------------------
@@ -208,30 +269,42 @@ def test_confirmation_reruns_land_in_the_report(grid_search):
               if any(item.startswith("+search.rerun_of=") for item in overrides)}
     assert sorted(item for overrides in reruns.values() for item in overrides if item.startswith("seed=")) == \
         ["seed=1", "seed=1", "seed=2", "seed=2"]
+    for overrides in reruns.values():  # each rerun is of its study's best trial, with its parameters
+        values = dict(item.split("=", 1) for item in overrides)
+        best = optuna.load_study(study_name=values["+search.study"], storage=storage(sweep_dir)).best_trial
+        assert int(values["+search.rerun_of"]) == best.number
+        assert float(values["optimizer.lr"]) == pytest.approx(best.params["optimizer.lr"])
     markdown = (sweep_dir / "summary.md").read_text()
     section = markdown[markdown.index("## Search"):]
     assert "| sts_lab-cosine |" in section and "| sts_lab-angle |" in section
     assert "Paired bootstrap between studies" in section and "study A" in section
 
 
+def test_a_relative_sqlite_storage_with_jobs_in_their_own_cwd(tmp_path):
+    sweep_dir, result = search(tmp_path, "logger=none", "hydra.sweeper.storage=sqlite:///rel.db", "hydra.job.chdir=true",
+                               "hydra.sweeper.n_trials=1", "optimizer.lr=tag(log, interval(1e-4, 1e-2))")
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="sts_lab", storage=f"sqlite:///{tmp_path / 'rel.db'}")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] and list(tmp_path.rglob("rel.db")) == [tmp_path / "rel.db"]
+
+
 def test_failed_and_nan_trials_do_not_stop_the_search(tmp_path):
-    # 3 attention heads cannot build (the job raises), lr=1e30 gives a NaN objective. Up to
-    # max_failure_rate x n_trials = 2 failures are tolerated; the grid sampler's seed fixes the order.
-    args = ["logger=none", "hydra/sweeper/sampler=grid", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
-            "hydra.sweeper.max_failure_rate=1.0", "model.random_init.num_attention_heads=choice(2, 3)",
-            "optimizer.lr=choice(1e-3, 2e-3, 1e30)"]
-    sweep_dir, result = search(tmp_path, *args, "hydra.sweeper.sampler.seed=1")
+    # The whole grid, once each: 3 attention heads cannot build (the job raises), lr=1e30 gives a NaN objective.
+    # Up to max_failure_rate x n_trials failures are tolerated, and a point that fails is not retried in its run.
+    args = ["logger=none", "hydra/sweeper/sampler=grid", "hydra.sweeper.n_jobs=2", "hydra.sweeper.sampler.seed=1",
+            "model.random_init.num_attention_heads=choice(2, 3)", "optimizer.lr=choice(1e-3, 2e-3, 1e30)"]
+    sweep_dir, result = search(tmp_path, *args, "hydra.sweeper.max_failure_rate=1.0")
     assert result.returncode == 0, result.stderr
     trials = pd.read_csv(sweep_dir / "trials.csv")
-    assert sorted(trials.state) == ["COMPLETE", "COMPLETE", "FAIL", "FAIL"]
+    assert sorted(trials.state) == ["COMPLETE"] * 2 + ["FAIL"] * 4 and len(trials) == 6
     errors = " ".join(trials.error.dropna())
     assert "attention heads (3)" in errors and "[nan]" in errors
-    assert "Trial 0 failed" in result.stdout + result.stderr
+    assert "failed: " in result.stdout + result.stderr
 
-    # In this order the third failure comes first: the search stops with that job's own error.
-    sweep_dir, result = search(tmp_path, *args, "hydra.sweeper.sampler.seed=2", name="stops")
-    assert result.returncode != 0 and "attention heads (3)" in result.stderr
-    assert (pd.read_csv(sweep_dir / "trials.csv").state == "FAIL").sum() == 3
+    # At most one failure of 6: the second stops the search with that job's own error.
+    sweep_dir, result = search(tmp_path, *args, "hydra.sweeper.max_failure_rate=0.2", name="stops")
+    assert result.returncode != 0 and ("attention heads (3)" in result.stderr or "[nan]" in result.stderr)
+    assert (pd.read_csv(sweep_dir / "trials.csv").state == "FAIL").sum() == 2
 
 
 def test_a_killed_search_resumes_without_repeating_or_overwriting(tmp_path):

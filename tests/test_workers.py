@@ -204,9 +204,15 @@ def test_trial_seeded_sampler_draws_per_trial_number():
 
     # Two workers with one seed: their first trials (numbers 0 and 1 of one study) draw differently...
     study = optuna.create_study(sampler=TrialSeededSampler(lambda seed: optuna.samplers.RandomSampler(seed=seed), 5))
-    assert study.ask().suggest_float("x", 0, 1) != study.ask().suggest_float("x", 0, 1)
-    # ... and a trial number always draws the same (a resumed search does not repeat its first trials).
+    first, second = study.ask().suggest_float("x", 0, 1), study.ask().suggest_float("x", 0, 1)
+    assert first != second
     assert len(set(suggestions(2))) == 1
+    # ... and a trial number draws the same whatever ran before it: a fresh sampler (a resumed search, another
+    # worker) whose first trial is number 1 draws trial 1's value, where a plainly seeded sampler draws trial 0's.
+    resumed = optuna.create_study(sampler=TrialSeededSampler(lambda seed: optuna.samplers.RandomSampler(seed=seed), 5))
+    resumed.add_trial(optuna.trial.create_trial(value=0.0, params={"x": 0.5},
+                                                distributions={"x": optuna.distributions.FloatDistribution(0, 1)}))
+    assert resumed.ask().suggest_float("x", 0, 1) == second
 
 
 def test_job_numbers_are_claimed_once(tmp_path):

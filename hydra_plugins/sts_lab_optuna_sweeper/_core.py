@@ -2,17 +2,17 @@
 batches of ``n_jobs``, launched as Hydra jobs, told back; then the best configurations rerun with new seeds.
 
 Ask/tell rather than ``Study.optimize``: each trial is a Hydra job that the configured launcher may run in
-another process or on another machine, and its outcome comes back as a ``JobReturn``.
+another process or on another machine, and its outcome comes back as a ``JobReturn``. Any Hydra app can be
+searched: the objective is what its task function returns (sts_lab's returns the metric named by ``objective``).
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,54 +24,38 @@ from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from hydra_plugins.sts_lab_optuna_sweeper._confirm import next_reruns, plan_reruns
+from hydra_plugins.sts_lab_optuna_sweeper._grid import (
+    GridSampler, grid_of, grid_open, grid_size, is_grid, retry_failed_point,
+)
 from hydra_plugins.sts_lab_optuna_sweeper._outputs import write_plots, write_results
-from hydra_plugins.sts_lab_optuna_sweeper._search_space import SearchSpace, parse_overrides, search_space
+from hydra_plugins.sts_lab_optuna_sweeper._search_space import (
+    SearchSpace, parse_overrides, search_space, trial_overrides,
+)
 from hydra_plugins.sts_lab_optuna_sweeper._workers import (
-    NOT_RUN_ATTR, WORKER, WORKER_ATTR, TrialSeededSampler, ask, ask_rerun, beyond_budget, claim_job_numbers,
-    free_slots, rerun_slots,
+    NOT_RUN_ATTR, WORKER, WORKER_ATTR, TrialSeededSampler, ask, beat_silent_trials, beyond_budget, claim_job_numbers, free_slots,
+    requeue_interrupted,
 )
 from sts_lab import secrets
 from sts_lab.errors import StsLabError
-from sts_lab.storage import CONFIRM_SUFFIX, DEFAULT_STUDY_NAME, beating, open_storage, storage_url
-from sts_lab.trial import PRUNABLE_OBJECTIVES
+from sts_lab.storage import (
+    DEFAULT_STUDY_NAME, ERROR_ATTR, PRUNABLE_OBJECTIVES, GridPoint, beating, grid_points, open_storage, storage_url,
+)
 
 log = logging.getLogger(__name__)
 # A waiting worker's poll is one query of the study's trials: cheap, and it ends (or takes a retry) within a second.
 POLL_SECONDS = 1.0
 
-ERROR_ATTR = "error"  # user attribute of a trial whose job raised or returned NaN (not of heartbeat failures)
 JOB_DIR_ATTR = "job_dir"
 OVERRIDES_ATTR = "overrides"  # study user attribute: the fixed and grid overrides of all its trials
 SPACE_ATTR = "search_space"  # study user attribute: the searched params, as Optuna distributions in JSON
 DIRECTIONS = ("maximize", "minimize")
+# sts_lab keys that change what a training step is: pruning compares trials at equal steps.
+STEP_SIZE_KEYS = ("trainer.batch_size",)
 
 
-@dataclass
-class GridPoint:
-    """One study of the outer grid: its name and the overrides that fix the grid keys (``loss=cosine``)."""
-
-    study_name: str
-    overrides: list[str]
-
-
-def grid_points(grid_params: dict[str, Any] | None, study_name: str) -> list[GridPoint]:
-    """``{"loss": "cosine,cosent"}`` or ``{"loss": ["cosine", "cosent"]}`` -> studies ``NAME-cosine`` and
-    ``NAME-cosent``, with ``loss=cosine`` and ``loss=cosent``; one study without a grid."""
-    if not grid_params:
-        return [GridPoint(study_name, [])]
-    as_text = {key: ",".join(map(str, value)) if isinstance(value, list) else str(value) for key, value in grid_params.items()}
-    values = []
-    for override in parse_overrides([f"{key}={value}" for key, value in as_text.items()]):
-        key = override.get_key_element()
-        if override.is_sweep_override() and not override.is_discrete_sweep():
-            raise StsLabError(f"hydra.sweeper.grid_params.{key}={override.get_value_element_as_str()}: "
-                              "list the values (a,b,c or choice(a,b,c)), not a range or interval")
-        choices = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.get_value_element_as_str()]
-        values.append([(key, value) for value in choices])
-    return [
-        GridPoint("-".join([study_name, *(value for _, value in point)]), [f"{key}={value}" for key, value in point])
-        for point in itertools.product(*values)
-    ]
+def running(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 def key_of(override: str) -> str:
@@ -84,6 +68,7 @@ class OptunaSearch:
         n_trials: int, n_jobs: int, max_failure_rate: float, params: DictConfig | None,
         custom_search_space: str | None, search_space: Any, grid_params: DictConfig | None,
         confirm_seeds: Sequence[int] | None, heartbeat_interval: int | None, grace_period: int | None,
+        max_retry: int | None = 2,
     ) -> None:
         if search_space:
             raise StsLabError("hydra.sweeper.search_space: the deprecated form is not supported; use hydra.sweeper.params")
@@ -95,7 +80,7 @@ class OptunaSearch:
         self.custom_search_space = get_method(custom_search_space) if custom_search_space else None
         self.grid_params = OmegaConf.to_container(grid_params) if grid_params else {}
         self.confirm_seeds = list(confirm_seeds or [])
-        self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
+        self.heartbeat_interval, self.grace_period, self.max_retry = heartbeat_interval, grace_period, max_retry
 
     # Hydra's Sweeper interface ------------------------------------------------------------------------------
 
@@ -105,25 +90,37 @@ class OptunaSearch:
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
-        self.sweep_dir = Path(config.hydra.sweep.dir)
+        self.launch_dir = Path(OmegaConf.select(config, "hydra.runtime.cwd") or os.getcwd())
+        self.sweep_dir = self.launch_dir / config.hydra.sweep.dir
 
     def sweep(self, arguments: list[str]) -> list[JobReturn]:
         space = search_space(self.params, arguments)
         self.check(space)
         points = grid_points(self.grid_params, self.study_name)
+        for point in points:
+            self.check_custom_space(point, space)
+        self.grid = grid_of(space) if is_grid(self.sampler_cfg) else None
+        if self.grid is not None and self.n_trials > grid_size(self.grid):
+            log.info("hydra.sweeper.n_trials=%d capped at the grid's %d points", self.n_trials, grid_size(self.grid))
+            self.n_trials = grid_size(self.grid)
+        log.info("Direction %s (hydra.sweeper.direction; maximize unless set, the official plugin's default is minimize)",
+                 self.directions)
         # The storage and its studies are checked before anything is written (a bad URL, refused credentials,
         # a study of the same name with another direction or search space); only the default SQLite file
         # needs the sweep dir first.
         if not self.storage:
             self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        self.rdb = open_storage(storage_url(self.storage, self.sweep_dir), self.heartbeat_interval, self.grace_period)
+        url = storage_url(self.storage, self.sweep_dir, self.launch_dir)
+        self.rdb = open_storage(url, self.heartbeat_interval, self.grace_period, self.max_retry)
         studies = [self.open_study(self.rdb, point, space) for point in points]
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         (self.sweep_dir / "multirun.yaml").write_text(secrets.mask(OmegaConf.to_yaml(self.config)), encoding="utf-8")
-        # Jobs find their trial through hydra.sweeper.storage. The default (sqlite in the sweep dir) is handed to
-        # them as a path: a job resolving a timestamped sweep dir itself may get another second. A configured
-        # URL is not: each job resolves it as written (${oc.env:...}), so no password becomes an override.
-        self.job_storage = [] if self.storage else [f"hydra.sweeper.storage='{storage_url(None, self.sweep_dir)}'"]
+        # Jobs find their trial through hydra.sweeper.storage. An SQLite file is handed to them as an absolute path
+        # (a job resolving a timestamped sweep dir itself may get another second; with hydra.job.chdir=true a
+        # relative one would be another file). Another URL is not: each job resolves it as written
+        # (${oc.env:...}), so no password becomes an override.
+        self.job_storage = [f"hydra.sweeper.storage='{url}'"] if url.startswith("sqlite") else []
+        self.first_trial = {study.study_name: len(study.get_trials(deepcopy=False)) for study in studies}
         returns = self.optimize(studies, points, space)
         for study in studies:
             write_plots(study, self.sweep_dir, len(points) > 1)
@@ -134,7 +131,10 @@ class OptunaSearch:
     # Checks -------------------------------------------------------------------------------------------------
 
     def objectives(self) -> list[str]:
-        objective = self.config.objective
+        """``objective`` of an sts_lab config; an app without one has a single objective, its return value."""
+        objective = OmegaConf.select(self.config, "objective", default=None)
+        if objective is None:
+            return ["return value"]
         return [objective] if isinstance(objective, str) else list(objective)
 
     def check(self, space: SearchSpace) -> None:
@@ -146,19 +146,44 @@ class OptunaSearch:
         require(self.n_trials >= 1, "n_trials", f"must be >= 1, got {self.n_trials}")
         require(self.n_jobs >= 1, "n_jobs", f"must be >= 1, got {self.n_jobs}")
         require(0 <= self.max_failure_rate <= 1, "max_failure_rate", f"must be in [0, 1], got {self.max_failure_rate}")
+        require(self.max_retry is None or self.max_retry >= 0, "max_retry", f"must be >= 0 or null, got {self.max_retry}")
         require(all(d in DIRECTIONS for d in self.directions), "direction", f"must be maximize or minimize, got {self.directions}")
         objectives = self.objectives()
         require(len(self.directions) == len(objectives), "direction",
                 f"{len(self.directions)} direction(s) for {len(objectives)} objective(s) {objectives}: give one per objective")
-        pruning = not self.pruner_cfg._target_.endswith("NopPruner")
-        require(not pruning or len(objectives) == 1, "pruner", "Optuna prunes single-objective studies only; use pruner=none")
-        require(not pruning or objectives[0] in PRUNABLE_OBJECTIVES, "pruner",
-                f"trials report dev Spearman at each evaluation, which can prune objective={objectives} only if it is one of "
-                f"{list(PRUNABLE_OBJECTIVES)}")
+        if not str(self.pruner_cfg._target_).endswith("NopPruner"):
+            require(len(objectives) == 1, "pruner", "Optuna prunes single-objective studies only; use pruner=none")
+            require(objectives[0] in PRUNABLE_OBJECTIVES, "pruner",
+                    f"only sts_lab jobs report dev Spearman at each evaluation, which can prune objective={objectives} only "
+                    f"if it is one of {list(PRUNABLE_OBJECTIVES)}; use pruner=none")
+            searched = sorted(set(STEP_SIZE_KEYS) & set(space.distributions))
+            require(not searched, "pruner", f"{searched} searched: trials report at training steps, which then hold "
+                    "different amounts of data and cannot be compared; fix it or use pruner=none")
         require(not self.confirm_seeds or len(objectives) == 1, "confirm_seeds",
                 "reruns the best trial, which several objectives do not define")
-        clash = {key_of(f"{key}=x") for key in self.grid_params} & {key_of(f"{key}=x") for key in space.distributions}
+        require(not self.confirm_seeds or OmegaConf.select(self.config, "seed", default=None) is not None, "confirm_seeds",
+                "reruns set `seed`, which this app's config does not have")
+        require(not is_grid(self.sampler_cfg) or self.sampler_cfg.get("search_space") is None, "sampler.search_space",
+                "not supported: the grid is built from hydra.sweeper.params (choice(...), range(...))")
+        grid_keys = {key_of(point) for point in grid_points(self.grid_params, self.study_name)[0].overrides}
+        clash = grid_keys & {key_of(f"{key}=x") for key in space.distributions}
         require(not clash, "grid_params", f"{sorted(clash)} both searched and in the outer grid")
+        fixed = grid_keys & {key_of(override) for override in space.fixed}
+        require(not fixed, "grid_params", f"{sorted(fixed)} both fixed on the command line and in the outer grid")
+
+    def check_custom_space(self, point: GridPoint, space: SearchSpace) -> None:
+        """Try ``custom_search_space`` on a throwaway in-memory trial, so a key it suggests that is also fixed is
+        refused before any job (as the official plugin refuses the overlap); each real trial is checked again."""
+        if self.custom_search_space is None:
+            return
+        probe = optuna.create_study(directions=self.directions, sampler=optuna.samplers.RandomSampler(seed=0))
+        probe.set_user_attr(OVERRIDES_ATTR, [*space.fixed, *point.overrides])
+        trial = probe.ask(space.distributions)
+        try:
+            self.custom_search_space(self.config, trial)
+        except Exception:
+            return  # each trial fails with its message
+        self.refuse_fixed_and_suggested(probe, trial, point, space)
 
     def open_study(self, storage: Any, point: GridPoint, space: SearchSpace) -> optuna.Study:
         """Create the study, or load it to resume or to join other workers (created once, however many workers
@@ -175,6 +200,14 @@ class OptunaSearch:
         if (before := study.user_attrs.get(SPACE_ATTR)) is not None and before != searched:
             raise StsLabError(f"hydra.sweeper.params: study {point.study_name!r} in this storage searched another space: "
                               f"{space_difference(before, searched)}; use another study_name or the same params")
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if running and not self.heartbeat_interval:
+            raise StsLabError(f"hydra.sweeper.heartbeat_interval=null: study {point.study_name!r} holds RUNNING trials "
+                              f"{[t.number for t in running]} and without heartbeats a dead search's trial cannot be told "
+                              "from a live one (the search would wait for it forever); resume with heartbeats on (the "
+                              "default): a trial silent for grace_period is failed and retried")
+        if running:
+            beat_silent_trials(study, running)
         study.set_user_attr(SPACE_ATTR, searched)
         # For custom_search_space functions: the overrides every trial of this study gets (``loss=cosine``, ...).
         study.set_user_attr(OVERRIDES_ATTR, [*space.fixed, *point.overrides])
@@ -183,10 +216,12 @@ class OptunaSearch:
 
     def sampler(self, space: SearchSpace) -> optuna.samplers.BaseSampler:
         sampler_cfg = self.sampler_cfg
-        if sampler_cfg._target_.endswith("GridSampler") and sampler_cfg.get("search_space") is None:
-            sampler_cfg = OmegaConf.merge(sampler_cfg, {"search_space": grid_of(space)})
+        if is_grid(sampler_cfg):
+            sampler_cfg = OmegaConf.merge(sampler_cfg, {"_target_": f"{GridSampler.__module__}.GridSampler",
+                                                        "search_space": grid_of(space)})
         seed = sampler_cfg.get("seed")
-        if seed is None or sampler_cfg._target_.endswith("QMCSampler"):  # QMC's seed fixes its one sequence
+        # QMC's seed fixes its one sequence; the grid's fixes the order of its points (it reseeds per trial itself).
+        if seed is None or sampler_cfg._target_.endswith(("QMCSampler", "GridSampler")):
             return instantiate(sampler_cfg)
         return TrialSeededSampler(lambda trial_seed: instantiate(sampler_cfg, seed=trial_seed), seed)
 
@@ -202,7 +237,11 @@ class OptunaSearch:
             for study, point in zip(studies, points):
                 optuna.storages.fail_stale_trials(study)  # a dead worker's trials: failed, retried as WAITING
                 finished, free = free_slots(study, self.n_trials)
-                open_studies += finished < self.n_trials
+                complete = finished >= self.n_trials
+                if self.grid is not None:  # a grid also ends once each point is done, failed ones included
+                    left = grid_open(study, self.grid, self.first_trial[study.study_name])
+                    free, complete = min(free, left), complete or (left <= 0 and not running(study))
+                open_studies += not complete
                 if free > 0:
                     returns += self.run_batch(study, point, space, min(self.n_jobs, free), studies)
                     break
@@ -213,32 +252,62 @@ class OptunaSearch:
 
     def run_batch(self, study: optuna.Study, point: GridPoint, space: SearchSpace, size: int,
                   studies: Sequence[optuna.Study]) -> list[JobReturn]:
-        trials = []
+        trials, overrides = [], []
         for _ in range(size):
+            if self.grid is not None:
+                retry_failed_point(study, self.grid, self.first_trial[study.study_name])
             trial = ask(study, space.distributions)  # a WAITING trial (a retry) first, else a new one
             trial.set_user_attr(WORKER_ATTR, WORKER)
             if beyond_budget(study, trial, self.n_trials):
                 trial.set_user_attr(NOT_RUN_ATTR, "asked beyond n_trials by workers asking at the same moment")
                 study.tell(trial, state=TrialState.FAIL)
                 break
-            trials.append(trial)
-        if not trials:
-            return []
-        overrides = []
-        for trial in trials:
-            if self.custom_search_space is not None:
-                self.custom_search_space(self.config, trial)
-            overrides.append(tuple([
-                *space.fixed, *point.overrides, *(f"{key}={value}" for key, value in trial.params.items()),
-                f"+search.study={point.study_name}", f"+search.trial={trial.number}", *self.job_storage,
-            ]))
-        log.info("Study %s: trials %s of %d", point.study_name, [t.number for t in trials], self.n_trials)
-        batch = self.launch(overrides, [trial._trial_id for trial in trials])
-        for trial, job in zip(trials, batch):
-            self.tell(study, trial, job)
+            try:
+                searched = self.suggest(study, trial, point, space)
+            except StsLabError:
+                for asked in trials:
+                    asked.set_user_attr(NOT_RUN_ATTR, "the search was refused before its job started")
+                    study.tell(asked, state=TrialState.FAIL)
+                raise
+            if searched is not None:
+                trials.append(trial)
+                overrides.append((*space.fixed, *point.overrides, *searched, f"+search.study={point.study_name}",
+                                  f"+search.trial={trial.number}", *self.job_storage))
+        batch = []
+        if trials:
+            log.info("Study %s: trials %s of %d", point.study_name, [t.number for t in trials], self.n_trials)
+            try:
+                batch = self.launch(overrides, [trial._trial_id for trial in trials])
+            except KeyboardInterrupt:
+                for trial in trials:
+                    requeue_interrupted(study, trial)
+                raise
+            for trial, job in zip(trials, batch):
+                self.tell(study, trial, job)
         write_results(studies, self.sweep_dir)
         self.check_failures(study, batch)
         return batch
+
+    def suggest(self, study: optuna.Study, trial: optuna.Trial, point: GridPoint, space: SearchSpace) -> list[str] | None:
+        """The trial's searched values as overrides, conditional ones (``custom_search_space``) included; None
+        when the custom space raised (the trial fails with its message)."""
+        if self.custom_search_space is not None:
+            try:
+                self.custom_search_space(self.config, trial)
+            except Exception as error:
+                self.fail(study, trial, f"hydra.sweeper.custom_search_space: {type(error).__name__}: {error}")
+                return None
+            self.refuse_fixed_and_suggested(study, trial, point, space)
+        return trial_overrides(trial.params, trial.distributions)
+
+    def refuse_fixed_and_suggested(self, study: optuna.Study, trial: optuna.Trial, point: GridPoint,
+                                   space: SearchSpace) -> None:
+        fixed = {key_of(override): override for override in [*space.fixed, *point.overrides]}
+        if overlap := sorted(set(fixed) & set(trial.params)):
+            trial.set_user_attr(NOT_RUN_ATTR, f"{overlap} both fixed and suggested by custom_search_space")
+            study.tell(trial, state=TrialState.FAIL)
+            raise StsLabError(f"{overlap[0]}: fixed ({fixed[overlap[0]]}) and suggested by "
+                              "hydra.sweeper.custom_search_space; drop one of them")
 
     def launch(self, overrides: list[tuple[str, ...]], trial_ids: Sequence[int] = ()) -> list[JobReturn]:
         """Launch one batch in job dirs no other worker writes; the trials' heartbeats are kept while it runs,
@@ -265,14 +334,16 @@ class OptunaSearch:
         study.tell(trial, [float(value) for value in values])
 
     def fail(self, study: optuna.Study, trial: optuna.Trial, error: str) -> None:
-        trial.set_user_attr(ERROR_ATTR, error.splitlines()[0] if error else "")
+        trial.set_user_attr(ERROR_ATTR, error.strip().splitlines()[0] if error.strip() else "(no message)")
         study.tell(trial, state=TrialState.FAIL)
         log.error("Trial %d failed: %s", trial.number, error)
 
     def check_failures(self, study: optuna.Study, batch: Sequence[JobReturn]) -> None:
-        """Up to max_failure_rate x n_trials failed trials are tolerated (the study asks new ones instead); one
-        more stops the search with the failed job's own error."""
-        failed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if ERROR_ATTR in t.user_attrs]
+        """Up to max_failure_rate x n_trials failed trials of this run are tolerated (the study asks new ones
+        instead); one more stops the search with the failed job's own error. Failures of an earlier run of the
+        command (a wrong path since fixed) do not count."""
+        failed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                  if ERROR_ATTR in t.user_attrs and t.number >= self.first_trial[study.study_name]]
         if len(failed) > self.max_failure_rate * self.n_trials:
             log.error("Study %s: %d trials failed, more than hydra.sweeper.max_failure_rate=%s x n_trials=%d: stopping",
                       study.study_name, len(failed), self.max_failure_rate, self.n_trials)
@@ -281,67 +352,30 @@ class OptunaSearch:
                     job.return_value  # raises the job's exception
             raise StsLabError(f"Study {study.study_name}: trial {failed[-1].number} failed: {failed[-1].user_attrs[ERROR_ATTR]}")
 
-    # Confirmation reruns ------------------------------------------------------------------------------------
+    # Confirmation reruns (``_confirm``) ---------------------------------------------------------------------
 
     def confirm(self, studies: Sequence[optuna.Study], points: Sequence[GridPoint], space: SearchSpace) -> list[JobReturn]:
-        """Rerun each study's best trial with every seed of confirm_seeds, as ordinary jobs of the sweep (a
-        best-of-N dev score is biased upward; these reruns are what the sweep report compares).
-
-        The reruns are handed out through a study of their own, so workers sharing the search run each once, a
-        dead worker's rerun is retried like a trial, and rerunning the command resumes them.
-        """
-        reruns = self.reruns(studies, points, space)
-        study = optuna.create_study(study_name=f"{self.study_name}{CONFIRM_SUFFIX}", storage=self.rdb,
-                                    directions=self.directions, load_if_exists=True)
-        log.info("Confirmation reruns: %d jobs (seeds %s)", len(reruns), self.confirm_seeds)
+        fixed = [override for override in space.fixed if key_of(override) != "seed"]
+        plans = plan_reruns(studies, fixed, [point.overrides for point in points], self.confirm_seeds, self.rdb,
+                            self.directions, lambda trial: trial_overrides(trial.params, trial.distributions))
+        log.info("Confirmation reruns: %d jobs (seeds %s)", sum(len(plan.overrides) for plan in plans), self.confirm_seeds)
         returns = []
         while True:
-            optuna.storages.fail_stale_trials(study)
-            running, free = rerun_slots(study, len(reruns))
-            if free <= 0:
-                if not running:
+            asked = next_reruns(plans, self.n_jobs)
+            if not asked:
+                if not any(plan.slots()[0] for plan in plans):
                     return returns
                 time.sleep(POLL_SECONDS)
                 continue
-            asked = [asked for _ in range(min(self.n_jobs, free)) if (asked := ask_rerun(study, len(reruns)))]
-            if not asked:
-                continue
-            batch = self.launch([reruns[index] for _, index in asked], [trial._trial_id for trial, _ in asked])
-            for (trial, _), job in zip(asked, batch):
-                self.tell(study, trial, job)
+            try:
+                batch = self.launch([plan.overrides[index] for plan, _, index in asked], [t._trial_id for _, t, _ in asked])
+            except KeyboardInterrupt:
+                for plan, trial, _ in asked:
+                    requeue_interrupted(plan.study, trial)
+                raise
+            for (plan, trial, _), job in zip(asked, batch):
+                self.tell(plan.study, trial, job)
             returns += batch
-
-    def reruns(self, studies: Sequence[optuna.Study], points: Sequence[GridPoint], space: SearchSpace) -> list[tuple[str, ...]]:
-        """The rerun jobs' overrides, seed by seed, so an interrupted rerun phase leaves every study with as
-        many seeds."""
-        fixed = [override for override in space.fixed if key_of(override) != "seed"]
-        best = {}
-        for study, point in zip(studies, points):
-            if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-                best[point.study_name] = (point, study.best_trial)
-            else:
-                log.warning("Study %s has no complete trial: nothing to rerun", point.study_name)
-        return [
-            (*fixed, *point.overrides, *(f"{key}={value}" for key, value in trial.params.items()), f"seed={seed}",
-             f"+search.study={point.study_name}", f"+search.rerun_of={trial.number}")
-            for seed in self.confirm_seeds
-            for point, trial in best.values()
-        ]
-
-
-def grid_of(space: SearchSpace) -> dict[str, list[Any]]:
-    """The GridSampler's space when none is configured: every value of each categorical or stepped param."""
-    grid = {}
-    for key, distribution in space.distributions.items():
-        if isinstance(distribution, optuna.distributions.CategoricalDistribution):
-            grid[key] = list(distribution.choices)
-        elif distribution.step is not None and not distribution.log:
-            steps = round((distribution.high - distribution.low) / distribution.step)
-            grid[key] = [distribution.low + index * distribution.step for index in range(steps + 1)]
-        else:
-            raise StsLabError(f"hydra.sweeper.sampler=grid: {key} is continuous; use choice(...) or range(...), or set "
-                              "hydra.sweeper.sampler.search_space")
-    return grid
 
 
 def space_difference(before: dict[str, str], now: dict[str, str]) -> str:

@@ -14,7 +14,7 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from sts_lab.storage import TRIALS_FILE
+from sts_lab.storage import TRIALS_FILE, file_safe, stale_error_key
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +22,13 @@ RESULTS_FILE = "optimization_results.yaml"
 TRIAL_COLUMNS = {  # trials_dataframe() column -> trials.csv column
     "user_attrs_steps": "steps", "user_attrs_seconds": "seconds", "user_attrs_job_dir": "job_dir",
     "user_attrs_error": "error", "user_attrs_worker": "worker", "user_attrs_not_run": "not_run",
+    "user_attrs_interrupted": "interrupted", "user_attrs_retry_of": "retry_of",
 }
 
 
 def results_path(sweep_dir: Path, study: optuna.Study, grid: bool) -> Path:
     """``optimization_results.yaml``; with an outer grid one per study, ``optimization_results_STUDY.yaml``."""
-    return sweep_dir / (f"optimization_results_{study.study_name}.yaml" if grid else RESULTS_FILE)
+    return sweep_dir / (f"optimization_results_{file_safe(study.study_name)}.yaml" if grid else RESULTS_FILE)
 
 
 def study_results(study: optuna.Study) -> dict:
@@ -51,6 +52,9 @@ def trials_table(studies: Sequence[optuna.Study]):
     for study in studies:
         frame = study.trials_dataframe(attrs=("number", "state", "params", "value", "user_attrs"))
         if not frame.empty:
+            stale = frame.number.map(lambda number: study.user_attrs.get(stale_error_key(number)))
+            if stale.notna().any():  # trials whose worker kept dying: the reason is kept on the study
+                frame["user_attrs_error"] = stale.combine_first(frame.get("user_attrs_error", stale))
             frame.insert(0, "study", study.study_name)
             frames.append(frame)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["study", "number", "state"])
@@ -92,7 +96,7 @@ def write_plots(study: optuna.Study, sweep_dir: Path, grid: bool) -> list[Path]:
     from optuna.visualization import matplotlib as plots
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the matplotlib backend warns that it is experimental
-    prefix = f"optuna_{study.study_name}_" if grid else "optuna_"
+    prefix = f"optuna_{file_safe(study.study_name)}_" if grid else "optuna_"
     drawers = {"pareto_front": plots.plot_pareto_front} if len(study.directions) > 1 else {
         "history": plots.plot_optimization_history, "importances": plots.plot_param_importances,
         "parallel_coordinate": plots.plot_parallel_coordinate, "intermediate_values": plots.plot_intermediate_values,

@@ -3,7 +3,8 @@
 - ``choice(a, b)`` and ``a,b`` -> CategoricalDistribution
 - ``range(a, b, step)`` -> IntDistribution(a, b, step), or FloatDistribution(a, b, step) when any bound or the
   step is a float. The stop is *included*: Optuna's distributions are closed intervals, and the official
-  plugin treats it so (a Hydra grid sweep over ``range`` excludes it).
+  plugin treats it so, except with ``sampler=grid``, where it excludes it like a Hydra grid sweep (``_grid``).
+  A float value is rounded to the decimals of the step and the start (``0.3``, not ``0.30000000000000004``).
 - ``interval(a, b)`` -> FloatDistribution; ``int(interval(a, b))`` -> IntDistribution
 - ``tag(log, ...)`` on an interval -> the same with ``log=True``
 - anything else (``key=5``, ``~key``, ``+key=[1,2]``) is fixed: passed to every trial as it is.
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
@@ -59,10 +62,12 @@ def parse_overrides(overrides: Sequence[str]) -> list[Override]:
 def search_space(params: Mapping[str, str] | None, arguments: Sequence[str]) -> SearchSpace:
     """The space of ``hydra.sweeper.params`` (key -> override value) updated by the command line's overrides.
 
-    A key set on both is taken from the command line, so ``optimizer.lr=3e-5`` there fixes a searched value.
+    A key set on both is taken from the command line, so ``optimizer.lr=3e-5`` there fixes a searched value. A
+    param set to null is not searched (a config that extends a search drops one of its keys so).
     """
     by_key: dict[str, Override] = {}
-    for override in parse_overrides([f"{key}={value}" for key, value in (params or {}).items()]) + parse_overrides(arguments):
+    configured = [f"{key}={value}" for key, value in (params or {}).items() if value is not None]
+    for override in parse_overrides(configured) + parse_overrides(arguments):
         by_key[override.get_key_element()] = override
     space = SearchSpace()
     for key, override in by_key.items():
@@ -71,3 +76,20 @@ def search_space(params: Mapping[str, str] | None, arguments: Sequence[str]) -> 
         else:
             space.fixed.append(override.input_line)
     return space
+
+
+def decimals(number: float) -> int:
+    """Decimal places of a number as written: 0.1 -> 1, 2.5e-05 -> 6, 3 -> 0."""
+    return max(0, -int(Decimal(repr(number)).normalize().as_tuple().exponent))
+
+
+def rounded(value: Any, distribution: BaseDistribution) -> Any:
+    """A stepped float as its grid writes it: the decimals of the step and the start."""
+    if isinstance(distribution, FloatDistribution) and distribution.step is not None:
+        return round(value, max(decimals(distribution.step), decimals(distribution.low)))
+    return value
+
+
+def trial_overrides(params: Mapping[str, Any], distributions: Mapping[str, BaseDistribution]) -> list[str]:
+    """A trial's parameters as the overrides its job gets."""
+    return [f"{key}={rounded(value, distributions[key]) if key in distributions else value}" for key, value in params.items()]

@@ -27,6 +27,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 LIVE = (*FINISHED, TrialState.RUNNING, TrialState.WAITING)  # what a budget of n_trials counts
 LOCK_FILE = ".sweeper.lock"
 RETRY_ATTR = "failed_trial"  # system attribute of a trial retrying a stale one (RetryHeartbeatStaleTrialCallback)
+RETRY_OF_ATTR = "retry_of"  # user attribute of a trial queued again for one its search was interrupted in
+INTERRUPTED_ATTR = "interrupted"  # user attribute of a trial whose search was interrupted (Ctrl-C) while it ran
 RERUN_ATTR = "rerun"  # user attribute of a trial of the confirmation study: the index of its rerun
 
 
@@ -37,6 +39,21 @@ def ask(study: optuna.Study, *args: Any) -> optuna.Trial:
     if is_heartbeat_enabled(study._storage):
         study._storage.record_heartbeat(trial._trial_id)
     return trial
+
+
+def beat_silent_trials(study: optuna.Study, running: list[FrozenTrial]) -> None:
+    """Give RUNNING trials that never beat (left by a search run with heartbeats off) a first heartbeat, so they
+    go stale after the grace period like any other; Optuna never fails a trial without one. A trial that beats
+    already keeps its own (Optuna has no public getter: its heartbeat table is read directly)."""
+    from optuna.storages._rdb.models import TrialHeartbeatModel
+
+    rdb = getattr(study._storage, "_backend", study._storage)
+    with rdb.scoped_session() as session:
+        beating = {row.trial_id for row in session.query(TrialHeartbeatModel.trial_id).filter(
+            TrialHeartbeatModel.trial_id.in_([t._trial_id for t in running]))}
+    for trial in running:
+        if trial._trial_id not in beating:
+            rdb.record_heartbeat(trial._trial_id)
 
 
 def free_slots(study: optuna.Study, n_trials: int) -> tuple[int, int]:
@@ -54,7 +71,16 @@ def beyond_budget(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> bo
 
 
 def is_retry(trial: FrozenTrial) -> bool:
-    return RETRY_ATTR in trial.system_attrs
+    return RETRY_ATTR in trial.system_attrs or RETRY_OF_ATTR in trial.user_attrs
+
+
+def requeue_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+    """A trial its search was interrupted in (Ctrl-C): failed, and its parameters queued again, so the resumed
+    search runs them first instead of waiting out the heartbeat's grace period. Not a failure of the job."""
+    trial.set_user_attr(INTERRUPTED_ATTR, "the search was interrupted while it ran; queued again")
+    user_attrs = {key: value for key, value in trial.user_attrs.items() if key == RERUN_ATTR}
+    study.tell(trial, state=TrialState.FAIL)
+    study.enqueue_trial(dict(trial.params), user_attrs={**user_attrs, RETRY_OF_ATTR: trial.number}, skip_if_exists=False)
 
 
 def rerun_slots(study: optuna.Study, n_reruns: int) -> tuple[bool, int]:

@@ -21,12 +21,16 @@ from omegaconf import DictConfig, MISSING
 class TPESamplerConfig:
     _target_: str = "optuna.samplers.TPESampler"
     seed: Optional[int] = None
+    consider_prior: Optional[bool] = None  # null: Optuna's default (these four are deprecated in Optuna 5)
+    prior_weight: Optional[float] = None
+    consider_magic_clip: Optional[bool] = None
+    consider_endpoints: Optional[bool] = None
     n_startup_trials: int = 10  # random trials before TPE takes over
     n_ei_candidates: int = 24
     multivariate: bool = False
     group: bool = False
     constant_liar: bool = True  # spread the parameters of trials asked before the running ones finish
-    warn_independent_sampling: bool = True
+    warn_independent_sampling: Optional[bool] = None  # null: Optuna's default (deprecated in Optuna 5)
 
 
 @dataclass
@@ -66,7 +70,8 @@ class NSGAIISamplerConfig:
 class GridSamplerConfig:
     _target_: str = "optuna.samplers.GridSampler"
     seed: Optional[int] = None
-    search_space: Optional[Dict[str, Any]] = None  # null: every value of the choice(...) and integer range(...) params
+    search_space: Optional[Dict[str, Any]] = None  # must stay null: the grid is every value of the choice(...) and
+    #                                                range(...) params (the stop excluded, as in the official plugin)
 
 
 @dataclass
@@ -141,19 +146,22 @@ class OptunaSweeperConf:
 
     sampler: Any = MISSING
     pruner: Any = MISSING
-    direction: Any = "maximize"  # maximize | minimize, or a list of them, one per name in `objective`
+    direction: Any = "maximize"  # maximize | minimize, or a list of them, one per name in `objective` (the official
+    #                              plugin's default is minimize; the start-up log says which is in use)
     storage: Optional[str] = None  # any SQLAlchemy URL; null: sqlite in the sweep dir (<sweep dir>/optuna.db)
     study_name: Optional[str] = None  # null: "sts_lab". The same name and storage resume a study
     n_trials: int = 20  # finished (complete or pruned) trials the study should hold in total
     n_jobs: int = 2  # trials asked per batch, launched together
-    max_failure_rate: float = 0.0  # up to this x n_trials failed trials are replaced; one more stops the search
-    params: Dict[str, str] = field(default_factory=dict)  # key -> override grammar: choice(..), range(..), interval(..), tag(log, ..)
+    max_failure_rate: float = 0.0  # up to this x n_trials failed trials of this run are replaced; one more stops it
+    params: Dict[str, Optional[str]] = field(default_factory=dict)  # key -> override grammar: choice(..), range(..),
+    #                                                            interval(..), tag(log, ..); null: not searched
     custom_search_space: Optional[str] = None  # dotpath to fn(cfg, trial) that suggests conditional parameters
     search_space: Optional[Dict[str, Any]] = None  # the official plugin's deprecated form: refused, use params
     grid_params: Dict[str, Any] = field(default_factory=dict)  # key -> [a, b] or "a,b": one study per value, each n_trials
     confirm_seeds: Optional[List[int]] = None  # rerun each study's best configuration with these seeds
     heartbeat_interval: Optional[int] = 60  # seconds between a running trial's heartbeats (RDB storages)
     grace_period: Optional[int] = None  # a trial silent for this long is failed and retried; null: 2x interval
+    max_retry: Optional[int] = 2  # a trial whose worker died is retried at most this often, then stays FAIL; null: always
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="sts_lab")
