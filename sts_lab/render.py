@@ -89,10 +89,12 @@ def bootstrap_markdown(comparison: pd.DataFrame, key: str) -> str:
     return markdown_table(table)
 
 
-def summary_markdown(results: SweepResults, n_resamples: int = 1000, seed: int = 0) -> str:
-    """The report as markdown: jobs, mean ± sd over seeds when repeated, bootstrap differences per swept key."""
+def summary_markdown(results: SweepResults, n_resamples: int = 1000, seed: int = 0,
+                     summary: pd.DataFrame | None = None) -> str:
+    """The report as markdown: jobs, mean ± sd over seeds when repeated, bootstrap differences per swept key.
+    ``summary``: ``aggregate(results)``, when the caller has it already."""
     sections = [f"# Sweep report: {results.source}", status_line(results.jobs), "## Jobs", jobs_markdown(results.jobs)]
-    summary = aggregate(results)
+    summary = aggregate(results) if summary is None else summary
     if (summary.n >= 2).any():
         sections += ["## Mean ± sd over seeds", aggregate_markdown(summary, config_keys(results.jobs))]
     sections += search_sections(results, n_resamples, seed)
@@ -161,19 +163,19 @@ def configuration_labels(summary: pd.DataFrame, keys: Sequence[str]) -> list[str
 PLOT_LABEL_CHARS = 40  # longer configuration labels (a search's trials) are shown as their number in summary.md
 
 
-def plot_labels(results: SweepResults) -> dict[str, str]:
+def plot_labels(results: SweepResults, summary: pd.DataFrame | None = None) -> dict[str, str]:
     """Configuration -> its label in the figure: the differing overrides, or "#N" (its row in summary.md's
     table of configurations) when some label is too long for an axis or a legend."""
-    summary = aggregate(results)
+    summary = aggregate(results) if summary is None else summary
     labels = configuration_labels(summary, config_keys(results.jobs)) if not summary.empty else []
     if any(len(label) > PLOT_LABEL_CHARS for label in labels):
         labels = [f"#{index}" for index in range(1, len(labels) + 1)]
     return dict(zip(summary.configuration, labels))
 
 
-def plot_test_spearman(axes: Axes, results: SweepResults, labels: dict[str, str]) -> None:
+def plot_test_spearman(axes: Axes, results: SweepResults, labels: dict[str, str], summary: pd.DataFrame) -> None:
     """Bars: mean test Spearman per configuration, sd error bars; dots: the seeds."""
-    summary, jobs = aggregate(results), completed_jobs(results)
+    jobs = completed_jobs(results)
     axes.set_title("Test Spearman per configuration (mean ± sd, dots: seeds)")
     if summary.empty:
         axes.text(0.5, 0.5, "no completed jobs", ha="center", va="center", transform=axes.transAxes)
@@ -211,12 +213,13 @@ def plot_dev_curves(axes: Axes, results: SweepResults, labels: dict[str, str]) -
     axes.set_ylabel("dev Spearman")
 
 
-def plot_comparison(results: SweepResults) -> Figure:
+def plot_comparison(results: SweepResults, summary: pd.DataFrame | None = None) -> Figure:
     """The report figure: test Spearman per configuration (left), dev curves per job (right)."""
     figure = Figure(figsize=(13, 5), layout="constrained")  # no pyplot: no global state, renders with Agg
     left, right = figure.subplots(1, 2)
-    labels = plot_labels(results)
-    plot_test_spearman(left, results, labels)
+    summary = aggregate(results) if summary is None else summary
+    labels = plot_labels(results, summary)
+    plot_test_spearman(left, results, labels, summary)
     plot_dev_curves(right, results, labels)
     return figure
 
@@ -227,6 +230,7 @@ def write_report(results: SweepResults, out_dir: str | Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, markdown_path, figure_path = (out_dir / name for name in REPORT_FILES)
     results.jobs.to_csv(csv_path, index=False)
-    markdown_path.write_text(summary_markdown(results))
-    plot_comparison(results).savefig(figure_path, dpi=120)
+    summary = aggregate(results)  # once: the tables and the figure share it
+    markdown_path.write_text(summary_markdown(results, summary=summary))
+    plot_comparison(results, summary).savefig(figure_path, dpi=120)
     return [csv_path, markdown_path, figure_path]

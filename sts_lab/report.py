@@ -57,14 +57,19 @@ class SweepReport(Callback):
     def sweep_dir(config: DictConfig) -> Path:
         return absolute_sweep_dir(config.hydra)
 
+    def __init__(self) -> None:
+        self.jobs: dict = {}  # what was read of each job dir, so each rebuild reads only what changed
+
     def report(self, config: DictConfig) -> None:
         if OmegaConf.select(config, "hydra.mode") not in (RunMode.MULTIRUN, RunMode.MULTIRUN.name):
             return
         try:
-            sweep_dir = self.sweep_dir(config)
-            write_report(load_sweep(sweep_dir), sweep_dir)
+            self.rebuild(self.sweep_dir(config))
         except Exception:
             log.warning("Could not write the sweep report", exc_info=True)
+
+    def rebuild(self, sweep_dir: Path) -> None:
+        write_report(load_sweep(sweep_dir, self.jobs), sweep_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

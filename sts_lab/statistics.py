@@ -53,6 +53,16 @@ def common_gold(jobs: Iterable[str], predictions: Mapping[str, pd.DataFrame]) ->
     return gold
 
 
+def resampled_spearman(frame: pd.DataFrame, gold_ranks: np.ndarray, indices: np.ndarray, key: tuple) -> np.ndarray:
+    """A job's Spearman on every resample of its test pairs, kept on its predictions frame (``attrs``): the
+    sweep report, rebuilt after every job from frames it keeps, then ranks each job's resamples once, not at
+    every rebuild (ranking is almost all of a report's time). No library memoises this per frame, hence these lines."""
+    memo = frame.attrs.setdefault("resampled_spearman", {})
+    if key not in memo:
+        memo[key] = (gold_ranks * standardized_ranks(frame["cosine"].to_numpy()[indices])).sum(axis=-1)
+    return memo[key]
+
+
 def compare_values(
     group: pd.DataFrame, key: str, predictions: Mapping[str, pd.DataFrame], other_keys: Sequence[str],
     n_resamples: int, seed: int, confidence: float,
@@ -65,7 +75,7 @@ def compare_values(
     for job in group.job:
         cosine = predictions[job]["cosine"].to_numpy()
         full[job] = spearmanr(gold, cosine)[0]
-        resampled[job] = (gold_ranks * standardized_ranks(cosine[indices])).sum(axis=-1)
+        resampled[job] = resampled_spearman(predictions[job], gold_ranks, indices, (n_resamples, seed))
     runs = {value: list(jobs) for value, jobs in group.groupby(key, sort=False).job}  # value -> its seeds' jobs
     context = {other: group[other].iloc[0] for other in other_keys}
     rows = []

@@ -149,18 +149,62 @@ def read_curve(path: Path) -> pd.DataFrame:
     return pd.read_csv(path).reindex(columns=list(CURVE_COLUMNS))
 
 
-def load_sweep(sweep_dir: str | Path) -> SweepResults:
-    """Read a Hydra multirun directory; raises StsLabError when it holds no job."""
+@dataclass
+class LoadedJob:
+    """What the report read of one job dir, and the state of its files when it read them."""
+
+    signature: tuple
+    row: dict[str, Any]
+    curve: pd.DataFrame | None = None
+    predictions: pd.DataFrame | None = None
+
+
+def job_signature(job_dir: Path) -> tuple:
+    """Size and mtime of the files that decide a job's row: unchanged, the row read before still holds."""
+    signature = []
+    for name in (OVERRIDES_FILE, METRICS_FILE, FAILURE_FILE, PRUNED_FILE):
+        try:
+            stat = (job_dir / name).stat()
+            signature.append((name, stat.st_size, stat.st_mtime_ns))
+        except FileNotFoundError:
+            signature.append((name, None, None))
+    return tuple(signature)
+
+
+def load_job(job_dir: Path) -> LoadedJob:
+    signature = job_signature(job_dir)
+    loaded = LoadedJob(signature, read_job(job_dir))
+    if loaded.row["status"] in (COMPLETED, PRUNED):  # a pruned job keeps its curve
+        if (curve := job_dir / DEV_CURVE_FILE).is_file():
+            loaded.curve = read_curve(curve)
+        if (predictions := job_dir / TEST_PREDICTIONS_FILE).is_file():
+            loaded.predictions = pd.read_csv(predictions)
+    return loaded
+
+
+def load_sweep(sweep_dir: str | Path, cache: dict[str, LoadedJob] | None = None) -> SweepResults:
+    """Read a Hydra multirun directory; raises StsLabError when it holds no job.
+
+    With ``cache`` (kept by the caller between calls, as the sweep report callback does after every job), a job
+    dir whose result files have not changed since the last call is not read again, so each rebuild reads only
+    the jobs that finished since: a sweep of n jobs reads each job's files once, not n times.
+    """
     sweep_dir = Path(sweep_dir)
-    jobs = jobs_table([read_job(job_dir) for job_dir in find_job_dirs(sweep_dir)])
+    cache = {} if cache is None else cache
+    loaded = []
+    for job_dir in find_job_dirs(sweep_dir):
+        known = cache.get(job_dir.name)
+        if known is None or known.signature != job_signature(job_dir):
+            known = cache[job_dir.name] = load_job(job_dir)
+        loaded.append(known)
     from sts_lab.study_results import load_studies  # here: it reads this module's tables
 
-    results = SweepResults(jobs, source=str(sweep_dir), studies=load_studies(sweep_dir))
-    for job in results.jobs.job[results.jobs.status.isin([COMPLETED, PRUNED])]:  # a pruned job keeps its curve
-        if (curve := sweep_dir / job / DEV_CURVE_FILE).is_file():
-            results.curves[job] = read_curve(curve)
-        if (predictions := sweep_dir / job / TEST_PREDICTIONS_FILE).is_file():
-            results.predictions[job] = pd.read_csv(predictions)
+    results = SweepResults(jobs_table([job.row for job in loaded]), source=str(sweep_dir), studies=load_studies(sweep_dir))
+    for job in loaded:
+        if job.curve is not None:
+            results.curves[job.row["job"]] = job.curve
+        if job.predictions is not None:
+            results.predictions[job.row["job"]] = job.predictions
     return results
 
 

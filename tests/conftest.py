@@ -34,6 +34,19 @@ def compose_config(*overrides: str) -> DictConfig:
         return compose(config_name="train", overrides=list(overrides))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` (real models, full data) and ``gpu`` tests run only when ``-m`` names them, so ``pytest -m "not e2e"``
+    stays the fast in-process loop and ``pytest`` everything else."""
+    expression = config.getoption("markexpr") or ""
+    kept, dropped = [], []
+    for item in items:
+        hidden = [marker for marker in ("slow", "gpu") if marker in item.keywords and marker not in expression]
+        (dropped if hidden else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture
 def tiny_cfg() -> DictConfig:
     return compose_config(*TINY)
