@@ -100,9 +100,9 @@ def score_saved_model(model_dir: Path, data: Path) -> dict[str, float]:
     from hydra import compose, initialize_config_dir
     from sentence_transformers import SentenceTransformer
 
-    from sts_lab.data import load_splits
-    from sts_lab.evaluation import score_split
-    from sts_lab.normalization import normalize
+    from sts_lab.run.data import load_splits
+    from sts_lab.run.evaluation import score_split
+    from sts_lab.run.normalization import normalize
 
     with initialize_config_dir(config_dir=str(BENCH_DIR.parent / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=["data=stsb", f"data.path={data}"])
@@ -118,7 +118,7 @@ def gpu_mode(args: argparse.Namespace) -> None:
     import torch
     from hydra import compose, initialize_config_dir
 
-    from sts_lab.train import train
+    from sts_lab.run.train import train
 
     overrides = [
         "model=tiny", "model.max_seq_length=128", "data=stsb", f"data.path={args.data}", f"loss={args.loss}",
@@ -144,8 +144,8 @@ def gpu_mode(args: argparse.Namespace) -> None:
 
 
 def mean_tokens_per_sentence(cfg) -> float:
-    from sts_lab.data import load_splits
-    from sts_lab.modeling import build_model
+    from sts_lab.run.data import load_splits
+    from sts_lab.run.modeling import build_model
 
     tokenizer = build_model(cfg.model, cfg.pooling).tokenizer
     train = load_splits(cfg.data)["train"]

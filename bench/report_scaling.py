@@ -43,7 +43,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=500)
     args = parser.parse_args()
-    from sts_lab.report import SweepReport, load_sweep, write_report
+    from sts_lab.report import SweepReport
+    from sts_lab.report.render import write_report
+    from sts_lab.report.sweep_results import load_sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         sweep_dir = Path(tmp) / "sweep"

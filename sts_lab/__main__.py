@@ -8,6 +8,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from sts_lab.names import objective_names
+
 # The search's outer grid as the command line writes it, hydra.sweeper.grid_params.loss=cosine,cosent (or
 # =choice(cosine,cosent)), is passed on as ++hydra.sweeper.grid_params.loss=[cosine,cosent]: Hydra refuses sweep
 # syntax on its own keys ("Sweeping over Hydra's configuration is not supported") and a new key of its config
@@ -33,7 +35,8 @@ def main(cfg: DictConfig) -> float | list[float]:
     from sts_lab.job import run_job  # torch and sentence-transformers load here: --help and --cfg stay fast
 
     metrics = run_job(cfg)
-    return metrics[cfg.objective] if isinstance(cfg.objective, str) else [metrics[name] for name in cfg.objective]
+    values = [metrics[name] for name in objective_names(cfg.objective)]
+    return values[0] if isinstance(cfg.objective, str) else values
 
 
 if __name__ == "__main__":

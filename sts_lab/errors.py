@@ -8,3 +8,14 @@ class StsLabError(CompactHydraException):
 
     The message names the config key (``optimizer.lr``) or the file and line (``sts-dev.csv:17``).
     """
+
+
+def first_line(error: BaseException | str) -> str:
+    """An error (or its text) in one line, URL passwords masked: its message's first line, or its type's name
+    when the message is empty."""
+    from sts_lab.secrets import mask
+
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__ if isinstance(error, BaseException) else "(no message)"
+    return mask(text.splitlines()[0])

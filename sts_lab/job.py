@@ -5,47 +5,38 @@ from __future__ import annotations
 import gc
 import json
 import traceback
+from functools import partial
 from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from optuna import TrialPruned
 
 from sts_lab import secrets
-from sts_lab.devices import take_one_gpu
-from sts_lab.outputs import FAILURE_FILE, PRUNED_FILE, TEST_PREDICTIONS_FILE, absolute_sweep_dir
-from sts_lab.storage import search_group
-from sts_lab.sweep_cache import CACHE_DIR
-from sts_lab.tracking import Tracker
-from sts_lab.train import train
-from sts_lab.trial import trial_callbacks
-from sts_lab.validation import validate
+from sts_lab.names import CACHE_DIR, FAILURE_FILE, PRUNED_FILE, TEST_PREDICTIONS_FILE, absolute_sweep_dir, wandb_group
+from sts_lab.run.devices import take_one_gpu
+from sts_lab.run.train import NumberCache, no_cache, prepare, train
+from sts_lab.search.sweep_cache import cached_number
+from sts_lab.search.trial import trial_callbacks
+from sts_lab.tracking.wandb_run import Tracker
 
 
-def sweep_group(sweep_dir: str) -> str:
-    """W&B group of a sweep: its directory's last two parts, ``multirun/2026-11-29/10-30-00`` -> ``2026-11-29_10-30-00``."""
-    return "_".join(Path(sweep_dir).parts[-2:])
+def job_group(cfg: DictConfig) -> str | None:
+    """The W&B group of this job (``names.wandb_group``): the sweep's or search's, None for a single run."""
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    return wandb_group(OmegaConf.select(cfg, "logger.group"), hydra_cfg.sweeper, hydra_cfg.sweep.dir if multirun else None)
 
 
-def wandb_group(cfg: DictConfig) -> str | None:
-    """``logger.group``, else the study of a search (its base name: a grid's studies share it), else the sweep
-    of a multirun job; None for a single run."""
-    if cfg.get("logger") and cfg.logger.get("group"):
-        return cfg.logger.group
+def sweep_cache() -> NumberCache:
+    """What the jobs of a multirun share, computed by the first that needs it (``sweep_cache``); a single run
+    computes everything itself."""
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    return search_group(hydra_cfg.sweeper) or sweep_group(hydra_cfg.sweep.dir)
-
-
-def sweep_cache_dir() -> Path | None:
-    """Where the jobs of a multirun share what they all compute alike (``sweep_cache``); None for a single run."""
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    return absolute_sweep_dir(hydra_cfg) / CACHE_DIR
+        return no_cache
+    return partial(cached_number, absolute_sweep_dir(hydra_cfg) / CACHE_DIR)
 
 
 def run_job(cfg: DictConfig) -> dict[str, float]:
@@ -62,14 +53,15 @@ def run_job(cfg: DictConfig) -> dict[str, float]:
     secrets.scrub_hydra_files(output_dir)
     if cfg.trainer.get("one_gpu_per_job"):
         take_one_gpu()  # before anything starts CUDA in this process
-    validate(cfg)  # before the W&B run starts: a config typo is refused, not logged as a failed run
+    precision = prepare(cfg)  # before the W&B run starts: a config typo is refused, not logged as a failed run
     tracker = Tracker.start(
-        cfg, output_dir, name=hydra_cfg.job.override_dirname or None, group=wandb_group(cfg),
-        choices=dict(hydra_cfg.runtime.choices),
+        cfg, output_dir, name=hydra_cfg.job.override_dirname or None, group=job_group(cfg),
+        choices=dict(hydra_cfg.runtime.choices), precision=precision.name,
     )
     try:
         with trial_callbacks(cfg) as search_callbacks:
-            metrics = train(cfg, output_dir, callbacks=[*tracker.callbacks, *search_callbacks], cache_dir=sweep_cache_dir())
+            metrics = train(cfg, output_dir, callbacks=[*tracker.callbacks, *search_callbacks], precision=precision,
+                            cached=sweep_cache())
         tracker.log_results(metrics, [output_dir / TEST_PREDICTIONS_FILE])
     except TrialPruned as pruned:  # not a failure: the sweeper records the trial as PRUNED
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from sts_lab.outputs import METRIC_NAMES
+from sts_lab.names import METRIC_NAMES
 from tests.conftest import TINY
+
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess
 
 
 def run_cli(*args: str, cwd) -> subprocess.CompletedProcess:

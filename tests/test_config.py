@@ -5,17 +5,19 @@ from __future__ import annotations
 import pytest
 from sentence_transformers import SentenceTransformerTrainingArguments
 
-from sts_lab.training_args import training_arguments
-from sts_lab.validation import validate
+from sts_lab.run.training_args import training_arguments
+from sts_lab.run.validation import validate
 from tests.conftest import CONF_DIR, compose_config
 
+APPENDED = ("debug", "experiment")  # groups the defaults list does not name: +debug=smoke, +experiment=NAME
 GROUP_OPTIONS = sorted(
-    f"{path.parent.name}={path.stem}" for path in CONF_DIR.glob("*/*.yaml") if path.parent.name != "hydra"
+    f"{'+' if path.parent.name in APPENDED else ''}{path.parent.name}={path.stem}"
+    for path in CONF_DIR.glob("*/*.yaml") if path.parent.name != "hydra"
 )
 
 
 def test_every_group_has_options():
-    groups = {option.split("=")[0] for option in GROUP_OPTIONS}
+    groups = {option.split("=")[0].lstrip("+") for option in GROUP_OPTIONS}
     assert {"model", "pooling", "loss", "data", "normalization", "optimizer", "trainer"} <= groups
 
 

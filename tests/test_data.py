@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sts_lab.data import load_splits, read_sts_file
+from sts_lab.run.data import load_splits, read_sts_file
 from sts_lab.errors import StsLabError
-from sts_lab.normalization import normalize
+from sts_lab.run.normalization import normalize
 from tests.conftest import compose_config
 
 ROW = "captions\tsample\t2026\t{id:04d}\t{score}\tA dog runs on the beach.\tA dog is running on sand.\n"

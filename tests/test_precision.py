@@ -8,13 +8,13 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from sts_lab.data import load_splits
+from sts_lab.run.data import load_splits
 from sts_lab.errors import StsLabError
-from sts_lab.evaluation import score_split
-from sts_lab.normalization import normalize
-from sts_lab.precision import choose_precision, cpu_has_native_bf16, trainer_flags
-from sts_lab.train import train
-from sts_lab.training_args import training_arguments
+from sts_lab.run.evaluation import score_split
+from sts_lab.run.normalization import normalize
+from sts_lab.run.precision import choose_precision, cpu_has_native_bf16, trainer_flags
+from sts_lab.run.train import train
+from sts_lab.run.training_args import training_arguments
 from tests.conftest import TINY, compose_config
 
 
@@ -69,8 +69,8 @@ def test_unsupported_precision_is_refused_before_anything_loads(monkeypatch, cpu
                                                                message, tmp_path):
     fake_cpu(monkeypatch, native_bf16, False)
     loaded = []
-    monkeypatch.setattr("sts_lab.train.load_splits", lambda *args: loaded.append("data"))
-    monkeypatch.setattr("sts_lab.train.build_model", lambda *args: loaded.append("model"))
+    monkeypatch.setattr("sts_lab.run.train.load_splits", lambda *args: loaded.append("data"))
+    monkeypatch.setattr("sts_lab.run.train.build_model", lambda *args: loaded.append("model"))
     with pytest.raises(StsLabError) as error:
         train(compose_config(*TINY, override), tmp_path / "run")
     assert str(error.value).startswith(message) and "\n" not in str(error.value)

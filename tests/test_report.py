@@ -15,10 +15,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from scipy.stats import spearmanr
 
-from sts_lab.render import plot_labels, summary_markdown, write_report
+from sts_lab.report.render import plot_labels, summary_markdown, write_report
 from sts_lab.report import SweepReport
-from sts_lab.statistics import aggregate, paired_bootstrap
-from sts_lab.sweep_results import load_sweep, load_wandb
+from sts_lab.report.statistics import aggregate, paired_bootstrap
+from sts_lab.report.sweep_results import load_sweep, load_wandb
 
 # Gold scores with ties, as in STS; each loss's predictions are gold plus noise of a known size.
 GOLD = np.random.default_rng(0).uniform(0, 5, 300).round(1)
@@ -177,6 +177,7 @@ def start_cli(*args: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.e2e
 def test_cli_writes_report_and_refuses_a_non_sweep(sweep, tmp_path):
     sweep_dir, _ = sweep
     empty = tmp_path / "empty"

@@ -20,10 +20,11 @@ from optuna.trial import TrialState
 
 from hydra_plugins.sts_lab_optuna_sweeper._search_space import search_space
 from sts_lab.__main__ import grid_params_as_lists
-from sts_lab.search_spaces import loss_scale
-from sts_lab.storage import SWEEPER_TARGET, grid_points
-from sts_lab.study_results import load_studies, rerun_results
-from sts_lab.sweep_results import SweepResults, job_row, jobs_table
+from sts_lab.search.spaces import loss_scale
+from sts_lab.names import SWEEPER_TARGET, grid_points
+from sts_lab.report.studies import load_studies
+from sts_lab.report.study_results import rerun_results
+from sts_lab.report.sweep_results import SweepResults, job_row, jobs_table
 from tests.conftest import TINY
 from tests.helpers.sweeps import job_dirs, studies_in
 from tests.test_sweep import offline_run, wandb_inspect
@@ -129,6 +130,7 @@ def test_the_report_reads_its_own_studies_and_the_reruns_of_the_current_best(tmp
 # Start-up ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_help_imports_neither_torch_nor_optuna_and_the_plugin_is_listed(tmp_path):
     imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "sts_lab", "--help"],
                              cwd=tmp_path, capture_output=True, text=True, timeout=60).stderr
@@ -139,13 +141,14 @@ def test_help_imports_neither_torch_nor_optuna_and_the_plugin_is_listed(tmp_path
     assert "OptunaSweeper" in info
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("args", "message"), [
     (["hydra/sweeper/pruner=median", "objective=[dev_spearman,train_seconds]", "hydra.sweeper.direction=[maximize,minimize]",
       "optimizer.lr=interval(1e-4,1e-3)"], "hydra.sweeper.pruner: Optuna prunes single-objective studies only"),
     (["objective=[dev_spearman,train_seconds]", "optimizer.lr=interval(1e-4,1e-3)"],
      "hydra.sweeper.direction: 1 direction(s) for 2 objective(s)"),
     (["hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials: must be >= 1"),
-    (["loss=cosent", "loss.scale=33", "hydra.sweeper.custom_search_space=sts_lab.search_spaces.loss_scale"],
+    (["loss=cosent", "loss.scale=33", "hydra.sweeper.custom_search_space=sts_lab.search.spaces.loss_scale"],
      "loss.scale: fixed (loss.scale=33) and suggested by hydra.sweeper.custom_search_space"),
     (["hydra/sweeper/pruner=hyperband", "trainer.batch_size=choice(8,16)"],
      "hydra.sweeper.pruner: ['trainer.batch_size'] searched: trials report at training steps"),
@@ -179,6 +182,7 @@ def test_the_deprecated_search_space_and_the_grid_samplers_own_are_refused():
 # Searches ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_seeded_search_writes_results_that_agree_with_the_study(tmp_path):
     sweep_dir, result = search(
         tmp_path, "logger=none", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2", "hydra.sweeper.sampler.seed=7",
@@ -200,6 +204,7 @@ def test_seeded_search_writes_results_that_agree_with_the_study(tmp_path):
     assert (sweep_dir / "optuna_history.png").is_file() and (sweep_dir / "optuna_parallel_coordinate.png").is_file()
 
 
+@pytest.mark.e2e
 def test_several_objectives_give_the_pareto_solutions(tmp_path):
     sweep_dir, result = search(
         tmp_path, "logger=none", "objective=[dev_spearman,train_seconds]", "hydra.sweeper.direction=[maximize,minimize]",
@@ -221,10 +226,11 @@ def grid_search(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
         tmp_path_factory.mktemp("grid"), "trainer.max_steps=8", "hydra/sweeper/pruner=median",
         "hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=1",
         "hydra.sweeper.sampler.seed=1", "hydra.sweeper.grid_params.loss=cosine,angle", "hydra.sweeper.confirm_seeds=[1,2]",
-        "hydra.sweeper.custom_search_space=sts_lab.search_spaces.loss_scale", "optimizer.lr=tag(log, interval(1e-5, 1e-2))",
+        "hydra.sweeper.custom_search_space=sts_lab.search.spaces.loss_scale", "optimizer.lr=tag(log, interval(1e-5, 1e-2))",
     )
 
 
+@pytest.mark.e2e
 def test_grid_params_give_each_loss_a_study_with_the_same_budget(grid_search):
     sweep_dir, result = grid_search
     assert result.returncode == 0, result.stderr
@@ -235,6 +241,7 @@ def test_grid_params_give_each_loss_a_study_with_the_same_budget(grid_search):
         assert (sweep_dir / f"optimization_results_sts_lab-{loss}.yaml").is_file()
 
 
+@pytest.mark.e2e
 def test_a_pruned_trial_stops_early_and_is_pruned_everywhere(grid_search):
     sweep_dir, _ = grid_search
     trials = pd.read_csv(sweep_dir / "trials.csv")
@@ -250,6 +257,7 @@ def test_a_pruned_trial_stops_early_and_is_pruned_everywhere(grid_search):
         assert inspected["summary"]["state"] == "pruned" and inspected["config"]["search"]["trial"] >= 1
 
 
+@pytest.mark.e2e
 def test_each_trial_is_a_wandb_run_of_the_study_group(grid_search):
     sweep_dir, _ = grid_search
     trials = pd.read_csv(sweep_dir / "trials.csv")
@@ -263,6 +271,7 @@ def test_each_trial_is_a_wandb_run_of_the_study_group(grid_search):
     assert [r["run"]["run_group"] for r in records if r["type"] == "run"] == ["sts_lab"]
 
 
+@pytest.mark.e2e
 def test_confirmation_reruns_land_in_the_report(grid_search):
     sweep_dir, _ = grid_search
     reruns = {job: overrides for job, overrides in job_overrides(sweep_dir).items()
@@ -280,6 +289,7 @@ def test_confirmation_reruns_land_in_the_report(grid_search):
     assert "Paired bootstrap between studies" in section and "study A" in section
 
 
+@pytest.mark.e2e
 def test_a_relative_sqlite_storage_with_jobs_in_their_own_cwd(tmp_path):
     sweep_dir, result = search(tmp_path, "logger=none", "hydra.sweeper.storage=sqlite:///rel.db", "hydra.job.chdir=true",
                                "hydra.sweeper.n_trials=1", "optimizer.lr=tag(log, interval(1e-4, 1e-2))")
@@ -288,6 +298,7 @@ def test_a_relative_sqlite_storage_with_jobs_in_their_own_cwd(tmp_path):
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] and list(tmp_path.rglob("rel.db")) == [tmp_path / "rel.db"]
 
 
+@pytest.mark.e2e
 def test_failed_and_nan_trials_do_not_stop_the_search(tmp_path):
     # The whole grid, once each: 3 attention heads cannot build (the job raises), lr=1e30 gives a NaN objective.
     # Up to max_failure_rate x n_trials failures are tolerated, and a point that fails is not retried in its run.
@@ -307,6 +318,7 @@ def test_failed_and_nan_trials_do_not_stop_the_search(tmp_path):
     assert (pd.read_csv(sweep_dir / "trials.csv").state == "FAIL").sum() == 2
 
 
+@pytest.mark.e2e
 def test_a_killed_search_resumes_without_repeating_or_overwriting(tmp_path):
     args = ["logger=none", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=1", "hydra.sweeper.sampler.seed=3",
             "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2", "trainer.max_steps=6",

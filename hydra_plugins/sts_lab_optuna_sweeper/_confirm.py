@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hydra_plugins.sts_lab_optuna_sweeper._workers import ask_rerun, rerun_slots
-from sts_lab.storage import confirm_study_name
+from sts_lab.names import confirm_study_name
 
 log = logging.getLogger(__name__)
 

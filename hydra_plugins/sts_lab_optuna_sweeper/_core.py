@@ -24,45 +24,39 @@ from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from hydra_plugins.sts_lab_optuna_sweeper._checks import OVERRIDES_ATTR, SearchChecks
 from hydra_plugins.sts_lab_optuna_sweeper._confirm import next_reruns, plan_reruns
 from hydra_plugins.sts_lab_optuna_sweeper._grid import (
     GridSampler, grid_of, grid_open, grid_size, is_grid, retry_failed_point,
 )
 from hydra_plugins.sts_lab_optuna_sweeper._outputs import write_plots, write_results
-from hydra_plugins.sts_lab_optuna_sweeper._search_space import (
-    SearchSpace, parse_overrides, search_space, trial_overrides,
-)
+from hydra_plugins.sts_lab_optuna_sweeper._compat import job_error, trial_id
+from hydra_plugins.sts_lab_optuna_sweeper._search_space import SearchSpace, search_space, space_difference, trial_overrides
 from hydra_plugins.sts_lab_optuna_sweeper._workers import (
-    NOT_RUN_ATTR, WORKER, WORKER_ATTR, TrialSeededSampler, ask, beat_silent_trials, beyond_budget, claim_job_numbers, free_slots,
+    WORKER, TrialSeededSampler, ask, beat_silent_trials, beyond_budget, claim_job_numbers, free_slots,
     requeue_interrupted,
 )
 from sts_lab import secrets
-from sts_lab.errors import StsLabError
-from sts_lab.storage import (
-    DEFAULT_STUDY_NAME, ERROR_ATTR, PRUNABLE_OBJECTIVES, GridPoint, beating, grid_points, open_storage, storage_url,
+from sts_lab.errors import StsLabError, first_line
+from sts_lab.names import (
+    DEFAULT_STUDY_NAME, ERROR_ATTR, JOB_DIR_ATTR, MULTIRUN_FILE, NOT_RUN_ATTR, WORKER_ATTR, GridPoint, grid_points,
+    storage_url,
 )
+from sts_lab.overrides import override_key as key_of
+from sts_lab.search.storage import beating, open_storage
 
 log = logging.getLogger(__name__)
 # A waiting worker's poll is one query of the study's trials: cheap, and it ends (or takes a retry) within a second.
 POLL_SECONDS = 1.0
 
-JOB_DIR_ATTR = "job_dir"
-OVERRIDES_ATTR = "overrides"  # study user attribute: the fixed and grid overrides of all its trials
 SPACE_ATTR = "search_space"  # study user attribute: the searched params, as Optuna distributions in JSON
-DIRECTIONS = ("maximize", "minimize")
-# sts_lab keys that change what a training step is: pruning compares trials at equal steps.
-STEP_SIZE_KEYS = ("trainer.batch_size",)
 
 
 def running(study: optuna.Study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
-def key_of(override: str) -> str:
-    return parse_overrides([override])[0].get_key_element().lstrip("~+")
-
-
-class OptunaSearch:
+class OptunaSearch(SearchChecks):
     def __init__(
         self, sampler: DictConfig, pruner: DictConfig, direction: Any, storage: str | None, study_name: str | None,
         n_trials: int, n_jobs: int, max_failure_rate: float, params: DictConfig | None,
@@ -114,7 +108,7 @@ class OptunaSearch:
         self.rdb = open_storage(url, self.heartbeat_interval, self.grace_period, self.max_retry)
         studies = [self.open_study(self.rdb, point, space) for point in points]
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        (self.sweep_dir / "multirun.yaml").write_text(secrets.mask(OmegaConf.to_yaml(self.config)), encoding="utf-8")
+        (self.sweep_dir / MULTIRUN_FILE).write_text(secrets.mask(OmegaConf.to_yaml(self.config)), encoding="utf-8")
         # Jobs find their trial through hydra.sweeper.storage. An SQLite file is handed to them as an absolute path
         # (a job resolving a timestamped sweep dir itself may get another second; with hydra.job.chdir=true a
         # relative one would be another file). Another URL is not: each job resolves it as written
@@ -127,63 +121,6 @@ class OptunaSearch:
         if self.confirm_seeds:
             returns += self.confirm(studies, points, space)
         return returns
-
-    # Checks -------------------------------------------------------------------------------------------------
-
-    def objectives(self) -> list[str]:
-        """``objective`` of an sts_lab config; an app without one has a single objective, its return value."""
-        objective = OmegaConf.select(self.config, "objective", default=None)
-        if objective is None:
-            return ["return value"]
-        return [objective] if isinstance(objective, str) else list(objective)
-
-    def check(self, space: SearchSpace) -> None:
-        """Refuse, naming the key, a search that cannot run as configured (before any job starts)."""
-        def require(condition: bool, key: str, rule: str) -> None:
-            if not condition:
-                raise StsLabError(f"hydra.sweeper.{key}: {rule}")
-
-        require(self.n_trials >= 1, "n_trials", f"must be >= 1, got {self.n_trials}")
-        require(self.n_jobs >= 1, "n_jobs", f"must be >= 1, got {self.n_jobs}")
-        require(0 <= self.max_failure_rate <= 1, "max_failure_rate", f"must be in [0, 1], got {self.max_failure_rate}")
-        require(self.max_retry is None or self.max_retry >= 0, "max_retry", f"must be >= 0 or null, got {self.max_retry}")
-        require(all(d in DIRECTIONS for d in self.directions), "direction", f"must be maximize or minimize, got {self.directions}")
-        objectives = self.objectives()
-        require(len(self.directions) == len(objectives), "direction",
-                f"{len(self.directions)} direction(s) for {len(objectives)} objective(s) {objectives}: give one per objective")
-        if not str(self.pruner_cfg._target_).endswith("NopPruner"):
-            require(len(objectives) == 1, "pruner", "Optuna prunes single-objective studies only; use pruner=none")
-            require(objectives[0] in PRUNABLE_OBJECTIVES, "pruner",
-                    f"only sts_lab jobs report dev Spearman at each evaluation, which can prune objective={objectives} only "
-                    f"if it is one of {list(PRUNABLE_OBJECTIVES)}; use pruner=none")
-            searched = sorted(set(STEP_SIZE_KEYS) & set(space.distributions))
-            require(not searched, "pruner", f"{searched} searched: trials report at training steps, which then hold "
-                    "different amounts of data and cannot be compared; fix it or use pruner=none")
-        require(not self.confirm_seeds or len(objectives) == 1, "confirm_seeds",
-                "reruns the best trial, which several objectives do not define")
-        require(not self.confirm_seeds or OmegaConf.select(self.config, "seed", default=None) is not None, "confirm_seeds",
-                "reruns set `seed`, which this app's config does not have")
-        require(not is_grid(self.sampler_cfg) or self.sampler_cfg.get("search_space") is None, "sampler.search_space",
-                "not supported: the grid is built from hydra.sweeper.params (choice(...), range(...))")
-        grid_keys = {key_of(point) for point in grid_points(self.grid_params, self.study_name)[0].overrides}
-        clash = grid_keys & {key_of(f"{key}=x") for key in space.distributions}
-        require(not clash, "grid_params", f"{sorted(clash)} both searched and in the outer grid")
-        fixed = grid_keys & {key_of(override) for override in space.fixed}
-        require(not fixed, "grid_params", f"{sorted(fixed)} both fixed on the command line and in the outer grid")
-
-    def check_custom_space(self, point: GridPoint, space: SearchSpace) -> None:
-        """Try ``custom_search_space`` on a throwaway in-memory trial, so a key it suggests that is also fixed is
-        refused before any job (as the official plugin refuses the overlap); each real trial is checked again."""
-        if self.custom_search_space is None:
-            return
-        probe = optuna.create_study(directions=self.directions, sampler=optuna.samplers.RandomSampler(seed=0))
-        probe.set_user_attr(OVERRIDES_ATTR, [*space.fixed, *point.overrides])
-        trial = probe.ask(space.distributions)
-        try:
-            self.custom_search_space(self.config, trial)
-        except Exception:
-            return  # each trial fails with its message
-        self.refuse_fixed_and_suggested(probe, trial, point, space)
 
     def open_study(self, storage: Any, point: GridPoint, space: SearchSpace) -> optuna.Study:
         """Create the study, or load it to resume or to join other workers (created once, however many workers
@@ -277,7 +214,7 @@ class OptunaSearch:
         if trials:
             log.info("Study %s: trials %s of %d", point.study_name, [t.number for t in trials], self.n_trials)
             try:
-                batch = self.launch(overrides, [trial._trial_id for trial in trials])
+                batch = self.launch(overrides, [trial_id(trial) for trial in trials])
             except KeyboardInterrupt:
                 for trial in trials:
                     requeue_interrupted(study, trial)
@@ -300,15 +237,6 @@ class OptunaSearch:
             self.refuse_fixed_and_suggested(study, trial, point, space)
         return trial_overrides(trial.params, trial.distributions)
 
-    def refuse_fixed_and_suggested(self, study: optuna.Study, trial: optuna.Trial, point: GridPoint,
-                                   space: SearchSpace) -> None:
-        fixed = {key_of(override): override for override in [*space.fixed, *point.overrides]}
-        if overlap := sorted(set(fixed) & set(trial.params)):
-            trial.set_user_attr(NOT_RUN_ATTR, f"{overlap} both fixed and suggested by custom_search_space")
-            study.tell(trial, state=TrialState.FAIL)
-            raise StsLabError(f"{overlap[0]}: fixed ({fixed[overlap[0]]}) and suggested by "
-                              "hydra.sweeper.custom_search_space; drop one of them")
-
     def launch(self, overrides: list[tuple[str, ...]], trial_ids: Sequence[int] = ()) -> list[JobReturn]:
         """Launch one batch in job dirs no other worker writes; the trials' heartbeats are kept while it runs,
         also while a cluster job waits in a queue."""
@@ -320,7 +248,7 @@ class OptunaSearch:
         if job.hydra_cfg is not None:
             trial.set_user_attr(JOB_DIR_ATTR, str(job.hydra_cfg.hydra.runtime.output_dir))
         if job.status == JobStatus.FAILED:
-            error = job._return_value
+            error = job_error(job)
             if isinstance(error, optuna.TrialPruned):
                 study.tell(trial, state=TrialState.PRUNED)
                 log.info("Trial %d pruned: %s", trial.number, error)
@@ -334,7 +262,7 @@ class OptunaSearch:
         study.tell(trial, [float(value) for value in values])
 
     def fail(self, study: optuna.Study, trial: optuna.Trial, error: str) -> None:
-        trial.set_user_attr(ERROR_ATTR, error.strip().splitlines()[0] if error.strip() else "(no message)")
+        trial.set_user_attr(ERROR_ATTR, first_line(error))
         study.tell(trial, state=TrialState.FAIL)
         log.error("Trial %d failed: %s", trial.number, error)
 
@@ -348,7 +276,7 @@ class OptunaSearch:
             log.error("Study %s: %d trials failed, more than hydra.sweeper.max_failure_rate=%s x n_trials=%d: stopping",
                       study.study_name, len(failed), self.max_failure_rate, self.n_trials)
             for job in batch:
-                if job.status == JobStatus.FAILED and not isinstance(job._return_value, optuna.TrialPruned):
+                if job.status == JobStatus.FAILED and not isinstance(job_error(job), optuna.TrialPruned):
                     job.return_value  # raises the job's exception
             raise StsLabError(f"Study {study.study_name}: trial {failed[-1].number} failed: {failed[-1].user_attrs[ERROR_ATTR]}")
 
@@ -368,7 +296,7 @@ class OptunaSearch:
                 time.sleep(POLL_SECONDS)
                 continue
             try:
-                batch = self.launch([plan.overrides[index] for plan, _, index in asked], [t._trial_id for _, t, _ in asked])
+                batch = self.launch([plan.overrides[index] for plan, _, index in asked], [trial_id(t) for _, t, _ in asked])
             except KeyboardInterrupt:
                 for plan, trial, _ in asked:
                     requeue_interrupted(plan.study, trial)
@@ -376,16 +304,3 @@ class OptunaSearch:
             for (plan, trial, _), job in zip(asked, batch):
                 self.tell(plan.study, trial, job)
             returns += batch
-
-
-def space_difference(before: dict[str, str], now: dict[str, str]) -> str:
-    """Which searched params differ between two spaces (``{key: distribution JSON}``), in words."""
-    differences = []
-    for key in sorted(before.keys() | now.keys()):
-        if key not in before:
-            differences.append(f"{key} added")
-        elif key not in now:
-            differences.append(f"{key} removed")
-        elif before[key] != now[key]:
-            differences.append(f"{key} changed (was {before[key]}, now {now[key]})")
-    return "; ".join(differences)

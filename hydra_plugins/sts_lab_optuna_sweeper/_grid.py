@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from hydra_plugins.sts_lab_optuna_sweeper._search_space import SearchSpace, rounded
 from sts_lab.errors import StsLabError
-from sts_lab.storage import ERROR_ATTR
+from sts_lab.names import ERROR_ATTR
 
 
 class GridSampler(optuna.samplers.GridSampler):

@@ -4,25 +4,25 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from sts_lab.storage import TRIALS_FILE, file_safe, stale_error_key
+from sts_lab.files import replacing
+from sts_lab.names import (
+    ERROR_ATTR, INTERRUPTED_ATTR, JOB_DIR_ATTR, NOT_RUN_ATTR, RETRY_OF_ATTR, SECONDS_ATTR, STEPS_ATTR, TRIALS_FILE,
+    WORKER_ATTR, file_safe, stale_error_key,
+)
 
 log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
 TRIAL_COLUMNS = {  # trials_dataframe() column -> trials.csv column
-    "user_attrs_steps": "steps", "user_attrs_seconds": "seconds", "user_attrs_job_dir": "job_dir",
-    "user_attrs_error": "error", "user_attrs_worker": "worker", "user_attrs_not_run": "not_run",
-    "user_attrs_interrupted": "interrupted", "user_attrs_retry_of": "retry_of",
+    f"user_attrs_{name}": name for name in (STEPS_ATTR, SECONDS_ATTR, JOB_DIR_ATTR, ERROR_ATTR, WORKER_ATTR,
+                                            NOT_RUN_ATTR, INTERRUPTED_ATTR, RETRY_OF_ATTR)
 }
 
 
@@ -54,7 +54,7 @@ def trials_table(studies: Sequence[optuna.Study]):
         if not frame.empty:
             stale = frame.number.map(lambda number: study.user_attrs.get(stale_error_key(number)))
             if stale.notna().any():  # trials whose worker kept dying: the reason is kept on the study
-                frame["user_attrs_error"] = stale.combine_first(frame.get("user_attrs_error", stale))
+                frame[f"user_attrs_{ERROR_ATTR}"] = stale.combine_first(frame.get(f"user_attrs_{ERROR_ATTR}", stale))
             frame.insert(0, "study", study.study_name)
             frames.append(frame)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["study", "number", "state"])
@@ -71,18 +71,6 @@ def write_results(studies: Sequence[optuna.Study], sweep_dir: Path) -> None:
             OmegaConf.save(OmegaConf.create(study_results(study)), path)
     with replacing(sweep_dir / TRIALS_FILE) as path:
         trials_table(studies).to_csv(path, index=False)
-
-
-@contextmanager
-def replacing(path: Path) -> Iterator[Path]:
-    """Write to a temporary file beside ``path``, then move it over ``path``: workers sharing a sweep dir rewrite
-    these files after each of their batches, and a reader never sees one half written."""
-    temporary = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}{path.suffix}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def write_plots(study: optuna.Study, sweep_dir: Path, grid: bool) -> list[Path]:

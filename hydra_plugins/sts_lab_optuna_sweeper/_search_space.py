@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from sts_lab.overrides import parse_overrides
 
 
 @dataclass
@@ -53,10 +54,6 @@ def distribution(override: Override) -> BaseDistribution:
             return IntDistribution(sweep.start, sweep.end, log=log)
         return FloatDistribution(sweep.start, sweep.end, log=log)
     raise ValueError(f"{key}: {type(sweep).__name__} cannot be searched by Optuna")
-
-
-def parse_overrides(overrides: Sequence[str]) -> list[Override]:
-    return OverridesParser.create().parse_overrides(list(overrides))
 
 
 def search_space(params: Mapping[str, str] | None, arguments: Sequence[str]) -> SearchSpace:
@@ -93,3 +90,16 @@ def rounded(value: Any, distribution: BaseDistribution) -> Any:
 def trial_overrides(params: Mapping[str, Any], distributions: Mapping[str, BaseDistribution]) -> list[str]:
     """A trial's parameters as the overrides its job gets."""
     return [f"{key}={rounded(value, distributions[key]) if key in distributions else value}" for key, value in params.items()]
+
+
+def space_difference(before: dict[str, str], now: dict[str, str]) -> str:
+    """Which searched params differ between two spaces (``{key: distribution JSON}``), in words."""
+    differences = []
+    for key in sorted(before.keys() | now.keys()):
+        if key not in before:
+            differences.append(f"{key} added")
+        elif key not in now:
+            differences.append(f"{key} removed")
+        elif before[key] != now[key]:
+            differences.append(f"{key} changed (was {before[key]}, now {now[key]})")
+    return "; ".join(differences)

@@ -17,43 +17,35 @@ from typing import Any
 
 import optuna
 from optuna.samplers import BaseSampler
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
+from hydra_plugins.sts_lab_optuna_sweeper._compat import (
+    heartbeat_enabled, record_heartbeat, stored_trial, trials_without_heartbeat,
+)
+from sts_lab.names import INTERRUPTED_ATTR, NOT_RUN_ATTR, RERUN_ATTR, RETRY_OF_ATTR, WORKER_ATTR
+
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # trials.csv says which worker ran each trial
-WORKER_ATTR = "worker"
-NOT_RUN_ATTR = "not_run"  # a trial asked beyond the budget by workers asking at the same moment; failed unrun
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 LIVE = (*FINISHED, TrialState.RUNNING, TrialState.WAITING)  # what a budget of n_trials counts
 LOCK_FILE = ".sweeper.lock"
 RETRY_ATTR = "failed_trial"  # system attribute of a trial retrying a stale one (RetryHeartbeatStaleTrialCallback)
-RETRY_OF_ATTR = "retry_of"  # user attribute of a trial queued again for one its search was interrupted in
-INTERRUPTED_ATTR = "interrupted"  # user attribute of a trial whose search was interrupted (Ctrl-C) while it ran
-RERUN_ATTR = "rerun"  # user attribute of a trial of the confirmation study: the index of its rerun
 
 
 def ask(study: optuna.Study, *args: Any) -> optuna.Trial:
     """``study.ask`` with the new trial's first heartbeat recorded at once. A trial without any heartbeat never
     goes stale, so a worker killed after asking but before its jobs beat would leave it RUNNING for good."""
     trial = study.ask(*args)
-    if is_heartbeat_enabled(study._storage):
-        study._storage.record_heartbeat(trial._trial_id)
+    if heartbeat_enabled(study):
+        record_heartbeat(study, trial)
     return trial
 
 
 def beat_silent_trials(study: optuna.Study, running: list[FrozenTrial]) -> None:
     """Give RUNNING trials that never beat (left by a search run with heartbeats off) a first heartbeat, so they
     go stale after the grace period like any other; Optuna never fails a trial without one. A trial that beats
-    already keeps its own (Optuna has no public getter: its heartbeat table is read directly)."""
-    from optuna.storages._rdb.models import TrialHeartbeatModel
-
-    rdb = getattr(study._storage, "_backend", study._storage)
-    with rdb.scoped_session() as session:
-        beating = {row.trial_id for row in session.query(TrialHeartbeatModel.trial_id).filter(
-            TrialHeartbeatModel.trial_id.in_([t._trial_id for t in running]))}
-    for trial in running:
-        if trial._trial_id not in beating:
-            rdb.record_heartbeat(trial._trial_id)
+    already keeps its own."""
+    for trial in trials_without_heartbeat(study, running):
+        record_heartbeat(study, trial)
 
 
 def free_slots(study: optuna.Study, n_trials: int) -> tuple[int, int]:
@@ -95,7 +87,7 @@ def ask_rerun(study: optuna.Study, n_reruns: int) -> tuple[optuna.Trial, int] | 
     """A trial of the confirmation study and the rerun it stands for: a retried trial keeps its rerun; a new
     one takes the next rerun, by its place among the new trials (numbers come from the storage, once)."""
     trial = ask(study)
-    frozen = study._storage.get_trial(trial._trial_id)
+    frozen = stored_trial(study, trial)
     if is_retry(frozen):
         return trial, frozen.user_attrs[RERUN_ATTR]
     index = sum(t.number < trial.number and not is_retry(t) for t in study.get_trials(deepcopy=False))

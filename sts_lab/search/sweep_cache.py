@@ -3,7 +3,7 @@
 The zero-shot test score is one: every trial of a search starts from the same model and data, and scoring
 the test split costs ~15 s a job on a 2-core CPU, a quarter of a trial the pruner stops at its first
 evaluation. No library keeps such a per-sweep memo, hence these few lines: one small JSON file per key, written
-whole (``os.replace``), so jobs of several workers or machines sharing the sweep dir never read half a file;
+whole (``files.replacing``), so jobs of several workers or machines sharing the sweep dir never read half a file;
 two jobs computing the same key at once both write the same number.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-CACHE_DIR = ".cache"  # in the sweep dir; not a job dir (it has no .hydra/), so no report reads it as one
+from sts_lab.files import replacing
+
 
 
 def cached_number(cache_dir: Path | None, key: Mapping[str, Any], compute: Callable[[], float]) -> tuple[float, bool]:
@@ -34,7 +34,6 @@ def cached_number(cache_dir: Path | None, key: Mapping[str, Any], compute: Calla
         pass  # absent or unreadable: compute it again
     value = compute()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps({"key": text, "value": value}))
-    os.replace(partial, path)
+    with replacing(path) as partial:
+        partial.write_text(json.dumps({"key": text, "value": value}))
     return value, False

@@ -20,10 +20,11 @@ from omegaconf import DictConfig
 from transformers import TrainerCallback
 
 from sts_lab.errors import StsLabError
-from sts_lab.evaluation import DEV_SPEARMAN_LOG_KEY
-from sts_lab.storage import PRUNABLE_OBJECTIVES, beating, open_storage, storage_url
-STEPS_ATTR = "steps"  # trial user attribute: training steps the job ran
-SECONDS_ATTR = "seconds"  # trial user attribute: the job's wall time, model loading and evaluation included
+from sts_lab.names import (
+    DEV_SPEARMAN_LOG_KEY, PRUNABLE_OBJECTIVES, SECONDS_ATTR, STEPS_ATTR, objective_names, storage_url,
+)
+from sts_lab.search.compat import trial_id
+from sts_lab.search.storage import beating, open_storage
 
 
 class TrialCallback(TrainerCallback):
@@ -67,14 +68,14 @@ def trial_callbacks(cfg: DictConfig) -> Iterator[list[TrainerCallback]]:
     if not search or search.get("trial") is None:
         yield []
         return
-    objectives = [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
+    objectives = objective_names(cfg.objective)
     try:
         trial, storage = load_trial(cfg)
     except KeyError as error:  # no such study or trial in this storage
         raise StsLabError(f"search.study={search.study!r} search.trial={search.trial}: not in the storage ({error})") from None
     started = time.perf_counter()
     try:
-        with beating(storage, [trial._trial_id]):
+        with beating(storage, [trial_id(trial)]):
             yield [TrialCallback(trial, report=len(objectives) == 1 and objectives[0] in PRUNABLE_OBJECTIVES)]
     finally:
         trial.set_user_attr(SECONDS_ATTR, round(time.perf_counter() - started, 1))

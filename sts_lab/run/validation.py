@@ -5,11 +5,12 @@ from __future__ import annotations
 from omegaconf import DictConfig
 from transformers.trainer_utils import SchedulerType
 
+from sts_lab.run.batching import BATCH_SAMPLERS
 from sts_lab.errors import StsLabError
-from sts_lab.outputs import METRIC_NAMES
-from sts_lab.losses import required_label_range
-from sts_lab.normalization import label_range
-from sts_lab.precision import PRECISIONS, choose_precision
+from sts_lab.names import METRIC_NAMES, objective_names
+from sts_lab.run.losses import required_label_range
+from sts_lab.run.normalization import label_range
+from sts_lab.run.precision import PRECISIONS
 
 
 def require(condition: bool, key: str, value: object, rule: str) -> None:
@@ -19,8 +20,7 @@ def require(condition: bool, key: str, value: object, rule: str) -> None:
 
 def validate(cfg: DictConfig) -> None:
     optimizer, trainer, data = cfg.optimizer, cfg.trainer, cfg.data
-    objectives = [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
-    for name in objectives:
+    for name in objective_names(cfg.objective):
         require(name in METRIC_NAMES, "objective", name, f"not a metric; available: {list(METRIC_NAMES)}")
     require(optimizer.lr > 0, "optimizer.lr", optimizer.lr, "must be > 0")
     require(optimizer.weight_decay >= 0, "optimizer.weight_decay", optimizer.weight_decay, "must be >= 0")
@@ -28,15 +28,16 @@ def validate(cfg: DictConfig) -> None:
     schedulers = [s.value for s in SchedulerType]
     require(optimizer.scheduler in schedulers, "optimizer.scheduler", optimizer.scheduler, f"must be one of {schedulers}")
     require(trainer.batch_size >= 1, "trainer.batch_size", trainer.batch_size, "must be >= 1")
+    require(trainer.batch_sampler in BATCH_SAMPLERS, "trainer.batch_sampler", trainer.batch_sampler, f"must be one of {list(BATCH_SAMPLERS)}")
+    require(trainer.length_window >= 1, "trainer.length_window", trainer.length_window, "must be >= 1 (batches)")
+    patience = trainer.early_stopping_patience
+    require(patience is None or patience >= 1, "trainer.early_stopping_patience", patience, "must be null or >= 1 (evaluations)")
+    require(trainer.early_stopping_threshold >= 0, "trainer.early_stopping_threshold", trainer.early_stopping_threshold, "must be >= 0")
     require(trainer.eval_batch_size >= 1, "trainer.eval_batch_size", trainer.eval_batch_size, "must be >= 1")
     require(trainer.epochs > 0, "trainer.epochs", trainer.epochs, "must be > 0")
     require(trainer.max_steps is None or trainer.max_steps >= 1, "trainer.max_steps", trainer.max_steps, "must be null or >= 1")
     require(trainer.eval_steps > 0, "trainer.eval_steps", trainer.eval_steps, "must be > 0 (steps, or a fraction < 1 of all steps)")
     require(trainer.precision in PRECISIONS, "trainer.precision", trainer.precision, f"must be one of {list(PRECISIONS)}")
-    try:
-        choose_precision(trainer.precision)
-    except ValueError as error:
-        raise StsLabError(f"trainer.precision={trainer.precision!r}: {error}") from None
     require(data.limit is None or data.limit >= 1, "data.limit", data.limit, "must be null or >= 1")
     require(data.path is not None or data.hub_id is not None, "data.path", data.path, "set data.path or data.hub_id")
     require(data.min_score < data.max_score, "data.max_score", data.max_score, "must be > data.min_score")

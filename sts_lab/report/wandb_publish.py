@@ -1,4 +1,4 @@
-"""Save a sweep's W&B view and report (``sts_lab.wandb_view``) to the server, or, without one, write their specs
+"""Save a sweep's W&B view and report (``sts_lab.report.wandb_view``) to the server, or, without one, write their specs
 next to the sweep and say in one line how to finish once the runs are synced. The entry points of
 ``python -m sts_lab.report --view/--publish`` and of ``logger.view=true``.
 """
@@ -19,13 +19,12 @@ import wandb_workspaces.workspaces as ws
 from omegaconf import DictConfig, OmegaConf
 
 from sts_lab.errors import StsLabError
-from sts_lab.job import sweep_group
-from sts_lab.render import summary_markdown
-from sts_lab.statistics import compared_keys
-from sts_lab.storage import TRIALS_FILE, search_group
-from sts_lab.sweep_results import SweepResults, load_sweep, load_wandb, read_json
-from sts_lab.tracking import choose_mode, has_credentials
-from sts_lab.wandb_view import (
+from sts_lab.report.render import summary_markdown
+from sts_lab.report.statistics import compared_keys
+from sts_lab.names import MULTIRUN_FILE, TRIALS_FILE, wandb_group
+from sts_lab.report.sweep_results import SweepResults, load_sweep, load_wandb, read_json
+from sts_lab.tracking.mode import choose_mode, has_credentials
+from sts_lab.report.wandb_view import (
     DEFAULT_OBJECTIVE, Comparison, build_report, build_view, default_group_by, report_spec, view_spec,
 )
 
@@ -170,15 +169,15 @@ def compare(
 
 def sweep_config(sweep_dir: Path) -> DictConfig | None:
     """The sweep's config as Hydra recorded it (``multirun.yaml``), with its ``hydra`` node."""
-    path = sweep_dir / "multirun.yaml"
+    path = sweep_dir / MULTIRUN_FILE
     return OmegaConf.load(path) if path.is_file() else None
 
 
 def run_group(config: DictConfig | None, sweep_dir: Path) -> str:
     """The sweep's W&B group, as sts_lab.job chose it for every job (for a search: its study name)."""
-    configured = OmegaConf.select(config, "logger.group") if config is not None else None
-    study = search_group(OmegaConf.select(config, "hydra.sweeper")) if config is not None else None
-    return configured or study or sweep_group(str(sweep_dir))
+    if config is None:
+        return wandb_group(None, None, sweep_dir)
+    return wandb_group(OmegaConf.select(config, "logger.group"), OmegaConf.select(config, "hydra.sweeper"), sweep_dir)
 
 
 def searched_in(sweep_dir: Path) -> list[str]:

@@ -10,98 +10,15 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sts_lab.errors import StsLabError
+from sts_lab.errors import StsLabError, first_line
+from sts_lab.names import stale_error_key
 from sts_lab.secrets import mask
 
 log = logging.getLogger(__name__)
-
-DEFAULT_STUDY_NAME = "sts_lab"
-DEFAULT_STORAGE_FILE = "optuna.db"  # in the sweep dir when hydra.sweeper.storage is null
-CONFIRM_SUFFIX = "-confirm"  # NAME-confirm-N: the study that hands out the confirmation reruns of NAME's trial N
-TRIALS_FILE = "trials.csv"  # in the sweep dir: one row per trial of every study of the search
-SWEEPER_TARGET = "hydra_plugins.sts_lab_optuna_sweeper.optuna_sweeper.OptunaSweeper"
-# The objectives whose value dev Spearman at an evaluation stands for (what a trial reports to the pruner).
-PRUNABLE_OBJECTIVES = ("dev_spearman", "best_dev_spearman")
-ERROR_ATTR = "error"  # trial user attribute: why it failed (a job's error, NaN, or a worker that kept dying)
-
-
-@dataclass
-class GridPoint:
-    """One study of a search's outer grid: its name and the overrides that fix the grid keys (``loss=cosine``)."""
-
-    study_name: str
-    overrides: list[str]
-
-
-def flat_grid(grid_params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"optimizer": {"warmup_ratio": [0, 0.1]}}`` (a dotted key on the command line) -> ``{"optimizer.warmup_ratio": [0, 0.1]}``."""
-    flat = {}
-    for key, value in grid_params.items():
-        if isinstance(value, Mapping):
-            flat.update(flat_grid(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def grid_points(grid_params: Mapping[str, Any] | None, study_name: str) -> list[GridPoint]:
-    """``{"loss": "cosine,cosent"}``, ``{"loss": ["cosine", "cosent"]}`` or ``{"loss": "choice(cosine,cosent)"}``
-    -> studies ``NAME-cosine`` and ``NAME-cosent``, with ``loss=cosine`` and ``loss=cosent``; one study without
-    a grid. The sweeper runs these studies; the report reads exactly these back."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    if not grid_params:
-        return [GridPoint(study_name, [])]
-    as_text = {key: ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-               for key, value in flat_grid(grid_params).items()}
-    values = []
-    for override in OverridesParser.create().parse_overrides([f"{key}={value}" for key, value in as_text.items()]):
-        key = override.get_key_element()
-        if override.is_sweep_override() and not override.is_discrete_sweep():
-            raise StsLabError(f"hydra.sweeper.grid_params.{key}={override.get_value_element_as_str()}: "
-                              "list the values (a,b,c or choice(a,b,c)), not a range or interval")
-        choices = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.get_value_element_as_str()]
-        values.append([(key, value) for value in choices])
-    return [
-        GridPoint("-".join([study_name, *(value for _, value in point)]), [f"{key}={value}" for key, value in point])
-        for point in itertools.product(*values)
-    ]
-
-
-def confirm_study_name(study_name: str, trial_number: int) -> str:
-    """The study of the confirmation reruns of ``study_name``'s trial ``trial_number``: a new best after a resume
-    gets reruns of its own, and the reruns of an older best stay where they are."""
-    return f"{study_name}{CONFIRM_SUFFIX}-{trial_number}"
-
-
-def file_safe(study_name: str) -> str:
-    """A study name as part of a file name in the sweep dir (``a/b`` would name a directory)."""
-    return study_name.replace("/", "_")
-
-
-def search_group(sweeper: Any) -> str | None:
-    """The W&B group of every job of an Optuna search: its study name (without the grid suffix, so the
-    studies of one grid share a group); None when ``sweeper`` (``hydra.sweeper``) is not ours."""
-    if sweeper is None or sweeper.get("_target_") != SWEEPER_TARGET:
-        return None
-    return sweeper.get("study_name") or DEFAULT_STUDY_NAME
-
-
-def storage_url(configured: str | None, sweep_dir: str | Path, launch_dir: str | Path | None = None) -> str:
-    """``hydra.sweeper.storage``, or an SQLite file in the sweep dir. A relative SQLite path is resolved against
-    the launch directory (``launch_dir``, else the cwd), not a job's cwd (``hydra.job.chdir=true``)."""
-    if not configured:
-        return f"sqlite:///{(Path(launch_dir or '.') / sweep_dir).resolve() / DEFAULT_STORAGE_FILE}"
-    scheme, separator, path = configured.partition(":///")
-    if scheme.startswith("sqlite") and separator and path and not path.startswith(("/", ":memory:")):
-        return f"{scheme}:///{(Path(launch_dir or '.') / path).resolve()}"
-    return configured
 
 
 class RetryStaleTrial:
@@ -122,10 +39,6 @@ class RetryStaleTrial:
             study.set_user_attr(stale_error_key(trial.number), reason)
             log.error("Study %s, trial %d: %s", study.study_name, trial.number, reason)
         self.retry(study, trial)
-
-
-def stale_error_key(trial_number: int) -> str:
-    return f"{ERROR_ATTR}:{trial_number}"
 
 
 def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None,
@@ -153,7 +66,7 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
             heartbeat_stale_trial_callback=RetryStaleTrial(max_retry),
         )
     where = f"hydra.sweeper.storage={mask(url)!r}"
-    for attempt in range(3):
+    for attempt in itertools.count():
         try:
             return optuna.storages.RDBStorage(url, **heartbeat)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
@@ -170,11 +83,6 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
             raise StsLabError(f"{where}: its database driver is not installed ({first_line(error)}); {hint}") from None
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as error:
             raise StsLabError(f"{where}: cannot connect: {first_line(error.orig or error)}") from None
-    raise AssertionError("unreachable")
-
-
-def first_line(error: BaseException) -> str:
-    return mask(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """The W&B comparison of a sweep, ready to look at: a saved workspace view and a W&B Report.
 
 Both are built with wandb-workspaces (W&B's own library for views and reports) from a run group, the config
-key to group the runs by and, for a search, the searched parameters; ``sts_lab.wandb_publish`` saves them.
+key to group the runs by and, for a search, the searched parameters; ``sts_lab.report.wandb_publish`` saves them.
 Only ``sts_lab.report`` imports these modules, and only when a view or a report is asked for, so the heavy
 imports below never slow down ``--help``.
 """
@@ -19,12 +19,10 @@ import wandb_workspaces.reports.v2 as wr
 import wandb_workspaces.workspaces as ws
 from matplotlib.colors import TABLEAU_COLORS
 from wandb_workspaces import expr
-from wandb_workspaces.reports.v2.interface import _metric_to_backend_pc
 
 from sts_lab.errors import StsLabError
-from sts_lab.evaluation import DEV_SPEARMAN_LOG_KEY
-from sts_lab.outputs import METRIC_NAMES
-from sts_lab.tracking import HISTORY_KEYS, STEP_KEY
+from sts_lab.names import DEV_SPEARMAN_LOG_KEY, HISTORY_KEYS, METRIC_NAMES, STEP_KEY
+from sts_lab.report.compat import runs_table_column
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +30,7 @@ DEFAULT_GROUP_BY = "loss"
 DEFAULT_OBJECTIVE = "dev_spearman"
 RUNSET_NAME = "Sweep runs"
 # The config groups are the entry point's (config_path="../conf"): a swept group stands for its option's name.
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 # Names ------------------------------------------------------------------------------------------------------
@@ -137,9 +135,9 @@ def table_columns(comparison: Comparison) -> list[str]:
     """Runs-table columns in the library's accessor format: swept keys, seed, state, the metrics of metrics.json."""
     keys = [comparison.by, *comparison.table_keys, *comparison.searched_params, "seed"]
     return [
-        *(_metric_to_backend_pc(wr.Config(path)) for path in dict.fromkeys(map(config_path, keys))),
-        _metric_to_backend_pc(wr.Metric("State")),
-        *(_metric_to_backend_pc(wr.SummaryMetric(name)) for name in METRIC_NAMES),
+        *(runs_table_column(wr.Config(path)) for path in dict.fromkeys(map(config_path, keys))),
+        runs_table_column(wr.Metric("State")),
+        *(runs_table_column(wr.SummaryMetric(name)) for name in METRIC_NAMES),
     ]
 
 

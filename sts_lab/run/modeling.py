@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
-from sts_lab.data import SPLITS, resolve_path
+from sts_lab.run.data import SPLITS, resolve_path
 from sts_lab.errors import StsLabError
 
 log = logging.getLogger(__name__)

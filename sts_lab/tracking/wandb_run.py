@@ -1,4 +1,4 @@
-"""Weights & Biases logging (``logger`` config group): one W&B run per job, one W&B group per sweep.
+"""The W&B run of a job (``logger`` config group): one W&B run per job, one W&B group per sweep.
 
 Our own small TrainerCallback rather than transformers' ``report_to="wandb"``: that integration writes the
 trainer's flat arguments (``seed``, ``learning_rate``, ...) into the run config over our nested Hydra config.
@@ -7,60 +7,29 @@ trainer's flat arguments (``seed``, ``learning_rate``, ...) into the run config 
 from __future__ import annotations
 
 import logging
-import netrc
-import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from omegaconf import DictConfig, OmegaConf
 from transformers import TrainerCallback
 
-from sts_lab.evaluation import DEV_PEARSON_LOG_KEY, DEV_SPEARMAN_LOG_KEY
-from sts_lab.precision import choose_precision
+from sts_lab.errors import first_line
+from sts_lab.names import HISTORY_KEYS, STEP_KEY
+from sts_lab.tracking.mode import choose_mode
 
 log = logging.getLogger(__name__)
 
-# Trainer log keys -> W&B history keys; everything is plotted against train/global_step.
-HISTORY_KEYS = {
-    "loss": "train/loss",
-    "learning_rate": "train/learning_rate",
-    "grad_norm": "train/grad_norm",
-    "epoch": "train/epoch",
-    DEV_SPEARMAN_LOG_KEY: "dev/spearman",
-    DEV_PEARSON_LOG_KEY: "dev/pearson",
-}
-STEP_KEY = "train/global_step"
 _offline_announced = False
 
 
-def has_credentials() -> bool:
-    """An API key in the environment or in ~/.netrc (where ``wandb login`` puts it).
-
-    Checked by hand because wandb's own login prompts for a key when there is none.
-    """
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
-    try:
-        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
-    except (FileNotFoundError, netrc.NetrcParseError):
-        return False
-
-
-def choose_mode(configured: str | None) -> str:
-    """logger.mode, else WANDB_MODE, else online with credentials and offline without."""
-    return configured or os.environ.get("WANDB_MODE") or ("online" if has_credentials() else "offline")
-
-
-def run_config(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
+def run_config(cfg: DictConfig, choices: dict[str, str], precision: str) -> dict[str, Any]:
     """The resolved config as a nested dict; every group node also names its option (``loss.name=cosent``),
     and ``trainer.precision_used`` says what ``trainer.precision`` (e.g. auto) became on this machine."""
     config = OmegaConf.to_container(cfg, resolve=True)
     for group, option in choices.items():
         if isinstance(config.get(group), dict):
             config[group] = {"name": option, **config[group]}
-    config["trainer"]["precision_used"] = choose_precision(cfg.trainer.precision).name
+    config["trainer"]["precision_used"] = precision
     return config
 
 
@@ -85,7 +54,8 @@ class Tracker:
 
     @classmethod
     def start(cls, cfg: DictConfig, output_dir: Path, name: str | None, group: str | None,
-              choices: dict[str, str]) -> Tracker:
+              choices: dict[str, str], precision: str) -> Tracker:
+        """``precision``: what the job trains in (``trainer.precision`` as chosen on this machine)."""
         logger = cfg.get("logger")
         if not logger:  # logger=none
             return cls(None)
@@ -94,7 +64,7 @@ class Tracker:
         mode = choose_mode(logger.mode)
         arguments = dict(
             project=logger.project, entity=logger.entity, tags=list(logger.tags), notes=logger.notes,
-            name=name, group=group, job_type=choices.get("loss"), config=run_config(cfg, choices),
+            name=name, group=group, job_type=choices.get("loss"), config=run_config(cfg, choices, precision),
             dir=str(output_dir), settings=wandb.Settings(init_timeout=logger.init_timeout, quiet=True),
         )
         try:
@@ -102,7 +72,7 @@ class Tracker:
         except Exception as error:  # network errors, timeouts, auth: W&B must never stop training
             if mode != "online":
                 raise
-            log.warning("W&B init failed (%s); logging this run offline instead", str(error).splitlines()[0])
+            log.warning("W&B init failed (%s); logging this run offline instead", first_line(error))
             mode, run = "offline", wandb.init(mode="offline", **arguments)
         if mode == "offline":
             announce_offline(output_dir, group is not None)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, spearmanr
 
-from sts_lab.sweep_results import COMPLETED, SEED_KEY, SweepResults, config_keys, configuration
+from sts_lab.report.sweep_results import COMPLETED, SEED_KEY, SweepResults, config_keys, configuration
 
 AGGREGATE_METRICS = ("zero_shot_test_spearman", "dev_spearman", "test_spearman", "train_seconds")
 BOOTSTRAP_STATS = ("n_seeds_a", "n_seeds_b", "diff", "ci_low", "ci_high", "p_a_better")

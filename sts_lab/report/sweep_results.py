@@ -11,17 +11,17 @@ import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from sts_lab.errors import StsLabError
-from sts_lab.outputs import (
+from sts_lab.overrides import parse_overrides
+from sts_lab.report.studies import load_studies
+from sts_lab.names import (
     DEV_CURVE_FILE, FAILURE_FILE, METRICS_FILE, OVERRIDES_FILE, PRUNED_FILE, TEST_PREDICTIONS_FILE,
 )
 
@@ -46,15 +46,10 @@ class SweepResults:
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # job -> step, epoch, dev_spearman, dev_pearson
     predictions: dict[str, pd.DataFrame] = field(default_factory=dict)  # job -> gold, cosine per test pair
     source: str = ""  # sweep directory or W&B group, for titles
-    studies: pd.DataFrame | None = None  # the Optuna studies of a search (sts_lab.study_results), else None
+    studies: pd.DataFrame | None = None  # the Optuna studies of a search (sts_lab.report.study_results), else None
 
 
 # Overrides -------------------------------------------------------------------------------------------------
-
-
-@cache
-def _override_parser() -> OverridesParser:
-    return OverridesParser.create()
 
 
 def split_overrides(text: str) -> list[str]:
@@ -62,22 +57,22 @@ def split_overrides(text: str) -> list[str]:
     return [item for item in OVERRIDE_SEPARATOR.split(text) if item] if text else []
 
 
-def parse_override(override: str) -> tuple[str, Any]:
+def override_value(override: str) -> tuple[str, Any]:
     """``"+optimizer.lr=3e-5"`` -> ``("optimizer.lr", 3e-05)``, with Hydra's parser (prefixes dropped, values typed)."""
-    parsed = _override_parser().parse_override(override)
+    parsed = parse_overrides([override])[0]
     key = parsed.key_or_group + (f"@{parsed.package}" if parsed.package else "")
     value = parsed.value()
     return key, value if isinstance(value, (str, int, float, bool, type(None))) else parsed.get_value_element_as_str()
 
 
-def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
-    return dict(map(parse_override, overrides))
+def override_values(overrides: Sequence[str]) -> dict[str, Any]:
+    return dict(map(override_value, overrides))
 
 
 def configuration(overrides: str, drop: Iterable[str] = (SEED_KEY,)) -> str:
     """A job's overrides without the keys in ``drop`` (the seed): the label that groups repeated runs."""
     drop = set(drop)
-    return ",".join(item for item in split_overrides(overrides) if parse_override(item)[0] not in drop)
+    return ",".join(item for item in split_overrides(overrides) if override_value(item)[0] not in drop)
 
 
 def override_keys(jobs: pd.DataFrame) -> list[str]:
@@ -101,7 +96,7 @@ def job_row(
     if metrics is not None and (missing := [name for name in JOB_METRICS if name not in metrics]):
         raise StsLabError(f"Job {job}: metrics {missing} missing; available: {sorted(metrics)}")
     return {
-        "job": job, "overrides": ",".join(overrides), **parse_overrides(overrides), "status": status,
+        "job": job, "overrides": ",".join(overrides), **override_values(overrides), "status": status,
         **{name: float(metrics[name]) if metrics is not None else np.nan for name in JOB_METRICS},
         "error": error,
     }
@@ -197,8 +192,6 @@ def load_sweep(sweep_dir: str | Path, cache: dict[str, LoadedJob] | None = None)
         if known is None or known.signature != job_signature(job_dir):
             known = cache[job_dir.name] = load_job(job_dir)
         loaded.append(known)
-    from sts_lab.study_results import load_studies  # here: it reads this module's tables
-
     results = SweepResults(jobs_table([job.row for job in loaded]), source=str(sweep_dir), studies=load_studies(sweep_dir))
     for job in loaded:
         if job.curve is not None:

@@ -11,11 +11,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from sts_lab.statistics import (
+from sts_lab.report.statistics import (
     AGGREGATE_METRICS, BOOTSTRAP_STATS, aggregate, completed_jobs, compared_keys, paired_bootstrap,
 )
-from sts_lab.study_results import rerun_results
-from sts_lab.sweep_results import JOB_METRICS, PRUNED, STATUSES, SweepResults, config_keys
+from sts_lab.report.study_results import rerun_results
+from sts_lab.report.sweep_results import JOB_METRICS, PRUNED, STATUSES, SweepResults, config_keys
 
 REPORT_FILES = ("summary.csv", "summary.md", "comparison.png")
 
