@@ -204,3 +204,45 @@ def test_an_interrupted_search_resumes_with_the_interrupted_trial_first(tmp_path
     trials = load(tmp_path / "sweep").trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
     assert trials[1].params == trials[0].params
+
+
+def test_failed_and_nan_trials_do_not_stop_the_search_up_to_max_failure_rate(tmp_path):
+    # The whole grid, each point once: data=missing raises, nan=true returns NaN; 1 point of 4 completes.
+    grid = ["hydra/sweeper/sampler=grid", "data=choice(ok, missing)", "nan=choice(false, true)", "hydra.sweeper.n_jobs=2"]
+    result = ok(bowl_search(tmp_path, *grid, "hydra.sweeper.max_failure_rate=1.0"))
+    trials = pd.read_csv(tmp_path / "sweep" / "trials.csv")
+    assert sorted(trials.state) == ["COMPLETE"] + ["FAIL"] * 3  # a point that fails is not retried in its run
+    errors = " ".join(trials.error.dropna())
+    assert "data=missing: no such data" in errors and "[nan]" in errors and "failed: " in result.stdout + result.stderr
+    # At most one failure in 4 trials: the second stops the search with that job's own error.
+    stopped = bowl_search(tmp_path, *grid, "hydra.sweeper.max_failure_rate=0.25", name="stops")
+    assert stopped.returncode != 0 and ("no such data" in stopped.stderr or "[nan]" in stopped.stderr)
+    assert (pd.read_csv(tmp_path / "stops" / "trials.csv").state == "FAIL").sum() == 2
+
+
+def test_a_killed_search_resumes_without_repeating_or_overwriting(tmp_path):
+    args = ["x=interval(-4, 4)", "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.seed=3",
+            "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=1"]
+    marker, sweep_dir = tmp_path / "running", tmp_path / "sweep"
+    command = [sys.executable, str(BOWL_APP), "--multirun", *args, f"wait={marker}", "wait_trial=2",
+               f"hydra.sweep.dir={sweep_dir}"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the third trial runs
+    process.kill()  # SIGKILL: no chance to requeue anything
+    process.wait()
+    first = {job: (sweep_dir / job / ".hydra" / "overrides.yaml").stat().st_mtime_ns for job in job_overrides(sweep_dir)}
+    time.sleep(1.5)  # past the grace period: the killed trial's heartbeat is stale
+
+    ok(bowl_search(tmp_path, *args))
+    study = load(sweep_dir)
+    finished = study.get_trials(states=FINISHED)
+    assert len(finished) == 4 and len({t.params["x"] for t in finished}) == 4  # none repeated
+    killed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(killed) == 1 and any(t.params == killed[0].params for t in finished)  # failed by heartbeat, retried
+    overrides = job_overrides(sweep_dir)
+    assert all((sweep_dir / job / ".hydra" / "overrides.yaml").stat().st_mtime_ns == mtime for job, mtime in first.items())
+    trial_of_job = {job: next(item for item in items if item.startswith("+search.trial=")) for job, items in overrides.items()}
+    assert len(set(trial_of_job.values())) == len(trial_of_job) == 5  # one job dir per trial, numbering went on
+

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 @hydra.main(version_base="1.3", config_path=".", config_name="config")
@@ -21,7 +21,7 @@ def bowl(cfg: DictConfig) -> float:
         raise FileNotFoundError(f"data={cfg.data}: no such data")
     if cfg.kill:
         os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
-    if cfg.wait:
+    if cfg.wait and cfg.wait_trial in (None, OmegaConf.select(cfg, "search.trial")):
         Path(cfg.wait).touch()  # tells the test this job runs
         time.sleep(60)
     if cfg.nan:
