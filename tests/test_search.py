@@ -293,3 +293,14 @@ def test_a_relative_sqlite_storage_with_jobs_in_their_own_cwd(tmp_path):
     assert result.returncode == 0, result.stderr
     study = optuna.load_study(study_name="sts_lab", storage=f"sqlite:///{tmp_path / 'rel.db'}")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] and list(tmp_path.rglob("rel.db")) == [tmp_path / "rel.db"]
+
+
+def test_the_tpe_sampler_takes_the_official_plugins_arguments():
+    from hydra.utils import instantiate
+
+    from hydra_plugins.sts_lab_optuna_sweeper.optuna_sweeper import TPESamplerConfig
+
+    config = OmegaConf.merge(OmegaConf.structured(TPESamplerConfig), {
+        "seed": 1, "consider_prior": True, "prior_weight": 1.0, "consider_magic_clip": True, "consider_endpoints": False,
+    })
+    assert isinstance(instantiate(config), optuna.samplers.TPESampler)

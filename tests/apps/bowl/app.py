@@ -24,6 +24,7 @@ def bowl(cfg: DictConfig) -> float:
     if cfg.wait and cfg.wait_trial in (None, OmegaConf.select(cfg, "search.trial")):
         Path(cfg.wait).touch()  # tells the test this job runs
         time.sleep(60)
+    time.sleep(cfg.sleep)
     if cfg.nan:
         return math.nan
     if cfg.improving:  # each later trial scores better (for tests that need a new best); a rerun as its trial
