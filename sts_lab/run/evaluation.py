@@ -12,7 +12,6 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
 
-
 def encode_pairs(
     model: SentenceTransformer, first: list[str], second: list[str], batch_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,8 +35,9 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
             del self._pairs
 
     def embed_inputs(self, model: SentenceTransformer, sentences, **kwargs) -> np.ndarray:
-        # The library asks for self.sentences1, then self.sentences2: both were encoded in __call__.
-        return self._pairs[0 if sentences is self.sentences1 else 1].cpu().numpy()
+        # The library asks for self.sentences1 and self.sentences2 (both encoded in __call__); anything else fails.
+        side = {id(self.sentences1): 0, id(self.sentences2): 1}[id(sentences)]
+        return self._pairs[side].cpu().numpy()
 
 
 def dev_evaluator(pairs: Dataset, batch_size: int) -> EmbeddingSimilarityEvaluator:
