@@ -30,11 +30,9 @@ class Reruns:
     overrides: list[tuple[str, ...]]
 
     def slots(self) -> tuple[bool, int]:
+        """(whether reruns still run, reruns still to ask), once a dead worker's reruns are failed and queued."""
         optuna.storages.fail_stale_trials(self.study)
         return rerun_slots(self.study, len(self.overrides))
-
-    def taken(self) -> int:
-        return len(self.overrides) - self.slots()[1]
 
 
 def plan_reruns(studies: Sequence[optuna.Study], fixed: Sequence[str], grid_overrides: Sequence[Sequence[str]],
@@ -59,8 +57,10 @@ def plan_reruns(studies: Sequence[optuna.Study], fixed: Sequence[str], grid_over
 def next_reruns(plans: Sequence[Reruns], size: int) -> list[tuple[Reruns, optuna.Trial, int]]:
     """Up to ``size`` reruns, one per study and the studies with the fewest reruns first, so an interrupted rerun
     phase leaves every study with as many seeds."""
+    free = {id(plan): plan.slots()[1] for plan in plans}  # one look at each storage per batch
+    open_plans = sorted((plan for plan in plans if free[id(plan)] > 0), key=lambda plan: len(plan.overrides) - free[id(plan)])
     asked = []
-    for plan in sorted((plan for plan in plans if plan.slots()[1] > 0), key=Reruns.taken)[:size]:
+    for plan in open_plans[:size]:
         if (rerun := ask_rerun(plan.study, len(plan.overrides))) is not None:
             asked.append((plan, *rerun))
     return asked

@@ -137,14 +137,14 @@ class OptunaSearch(SearchChecks):
         if (before := study.user_attrs.get(SPACE_ATTR)) is not None and before != searched:
             raise StsLabError(f"hydra.sweeper.params: study {point.study_name!r} in this storage searched another space: "
                               f"{space_difference(before, searched)}; use another study_name or the same params")
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if running and not self.heartbeat_interval:
+        alive = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if alive and not self.heartbeat_interval:
             raise StsLabError(f"hydra.sweeper.heartbeat_interval=null: study {point.study_name!r} holds RUNNING trials "
-                              f"{[t.number for t in running]} and without heartbeats a dead search's trial cannot be told "
+                              f"{[t.number for t in alive]} and without heartbeats a dead search's trial cannot be told "
                               "from a live one (the search would wait for it forever); resume with heartbeats on (the "
                               "default): a trial silent for grace_period is failed and retried")
-        if running:
-            beat_silent_trials(study, running)
+        if alive:
+            beat_silent_trials(study, alive)
         study.set_user_attr(SPACE_ATTR, searched)
         # For custom_search_space functions: the overrides every trial of this study gets (``loss=cosine``, ...).
         study.set_user_attr(OVERRIDES_ATTR, [*space.fixed, *point.overrides])
