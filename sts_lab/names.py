@@ -21,7 +21,8 @@ METRICS_FILE = "metrics.json"  # written last, only by a finished run: METRIC_NA
 FAILURE_FILE = "failure.json"  # written instead by a failed run: {"error": type, "message": text}
 PRUNED_FILE = "pruned.json"  # written instead by a search trial its pruner stopped: {"step": n, "message": text}
 DEV_CURVE_FILE = "dev_curve.csv"  # step, epoch, dev_spearman, dev_pearson at every evaluation (also when stopped)
-TEST_PREDICTIONS_FILE = "test_predictions.csv"  # gold, cosine for every test pair, in data order
+TEST_PREDICTIONS_FILE = "test_predictions.csv"  # gold and the prediction for every test pair, in data order
+PREDICTION_COLUMNS = {"bi": "cosine", "cross": "score"}  # encoder -> test_predictions.csv's prediction column
 OVERRIDES_FILE = ".hydra/overrides.yaml"  # Hydra's record of the job's command-line overrides
 
 METRIC_NAMES = (
@@ -29,7 +30,9 @@ METRIC_NAMES = (
     "test_pearson", "train_loss", "train_seconds", "train_samples_per_second", "steps", "parameters",
     "stopped_at_step",  # the step early stopping ended training at; null when the run took all its steps
 )
-OPTIONAL_METRICS = ("stopped_at_step",)  # null in most runs, so absent from their W&B summary
+# Null in some runs, so absent from their W&B summary: stopped_at_step in most, the zero-shot score of a
+# cross-encoder whose head is new (an untrained head scores at random).
+OPTIONAL_METRICS = ("stopped_at_step", "zero_shot_test_spearman")
 
 # What a sweep writes into its sweep dir ---------------------------------------------------------------------
 MULTIRUN_FILE = "multirun.yaml"  # the sweep's config, hydra node included
@@ -37,15 +40,19 @@ TRIALS_FILE = "trials.csv"  # one row per trial of every study of a search
 CACHE_DIR = ".cache"  # numbers the jobs of a sweep share (sts_lab.search.sweep_cache); not a job dir
 
 # The trainer's log keys and their names in W&B ---------------------------------------------------------------
-DEV_SPEARMAN_LOG_KEY = "eval_dev_spearman_cosine"
-DEV_PEARSON_LOG_KEY = "eval_dev_pearson_cosine"
+# The bi-encoder's evaluator names its metrics after the similarity (cosine); the cross-encoder's has none.
+DEV_LOG_KEYS = {  # encoder -> (dev Spearman, dev Pearson) as the trainer logs them
+    "bi": ("eval_dev_spearman_cosine", "eval_dev_pearson_cosine"),
+    "cross": ("eval_dev_spearman", "eval_dev_pearson"),
+}
+DEV_SPEARMAN_HISTORY_KEY, DEV_PEARSON_HISTORY_KEY = "dev/spearman", "dev/pearson"
 HISTORY_KEYS = {  # trainer log key -> W&B history key; everything is plotted against STEP_KEY
     "loss": "train/loss",
     "learning_rate": "train/learning_rate",
     "grad_norm": "train/grad_norm",
     "epoch": "train/epoch",
-    DEV_SPEARMAN_LOG_KEY: "dev/spearman",
-    DEV_PEARSON_LOG_KEY: "dev/pearson",
+    **{spearman: DEV_SPEARMAN_HISTORY_KEY for spearman, _ in DEV_LOG_KEYS.values()},
+    **{pearson: DEV_PEARSON_HISTORY_KEY for _, pearson in DEV_LOG_KEYS.values()},
 }
 STEP_KEY = "train/global_step"
 
@@ -65,6 +72,15 @@ INTERRUPTED_ATTR = "interrupted"  # its search was interrupted (Ctrl-C) while it
 RETRY_OF_ATTR = "retry_of"  # a trial queued again for one its search was interrupted in
 RERUN_ATTR = "rerun"  # a trial of a confirmation study: the index of its rerun
 STUDY_KEY, TRIAL_KEY, RERUN_OF_KEY = "search.study", "search.trial", "search.rerun_of"  # what a job is told
+
+
+def dev_scores(logged: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(dev Spearman, dev Pearson) from one trainer log entry or evaluation, whichever encoder logged it; None
+    when the entry holds no dev evaluation."""
+    for spearman, pearson in DEV_LOG_KEYS.values():
+        if spearman in logged:
+            return logged[spearman], logged[pearson]
+    return None
 
 
 def objective_names(objective: Any) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sentence_transformers import SentenceTransformerTrainingArguments
+from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
 
 from sts_lab.run.training_args import training_arguments
 from sts_lab.run.validation import validate
@@ -15,21 +16,25 @@ GROUP_OPTIONS = sorted(
     for path in CONF_DIR.glob("*/*.yaml") if path.parent.name != "hydra"
 )
 
+# Options valid only together: a cross-encoder trains with a cross-encoder loss.
+PARTNERS = {"encoder=cross": ["loss=bce"], "loss=bce": ["encoder=cross"], "loss=mse": ["encoder=cross"]}
+
 
 def test_every_group_has_options():
     groups = {option.split("=")[0].lstrip("+") for option in GROUP_OPTIONS}
-    assert {"model", "pooling", "loss", "data", "normalization", "optimizer", "trainer"} <= groups
+    assert {"model", "encoder", "pooling", "loss", "data", "normalization", "optimizer", "trainer"} <= groups
 
 
 @pytest.mark.parametrize("option", GROUP_OPTIONS)
 def test_option_composes_and_validates(option, tmp_path):
-    overrides = [option]
+    overrides = [option, *PARTNERS.get(option, [])]
     if option == "normalization=none":  # raw 0-5 labels only fit the rank losses
         overrides.append("loss=cosent")
     cfg = compose_config(*overrides)
     validate(cfg)
     args = training_arguments(cfg, tmp_path)
-    assert isinstance(args, SentenceTransformerTrainingArguments)
+    cross = cfg.encoder.type == "cross"
+    assert isinstance(args, CrossEncoderTrainingArguments if cross else SentenceTransformerTrainingArguments)
     assert args.learning_rate == cfg.optimizer.lr
     assert args.per_device_train_batch_size == cfg.trainer.batch_size
     assert args.report_to == [] or args.report_to in ("none", ["none"])

@@ -11,8 +11,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, spearmanr
 
-from sts_lab.report.sweep_results import COMPLETED, SEED_KEY, SweepResults, config_keys, configuration
+from sts_lab.report.sweep_results import COMPLETED, ENCODER_KEY, SEED_KEY, SweepResults, config_keys, configuration
 
+# A loss trains one encoder (a cross-encoder loss cannot train a bi-encoder), so runs of different losses may
+# differ in encoder too: comparing losses compares across encoders, and the encoder labels the loss.
+TIED_KEYS = {"loss": ENCODER_KEY}
 AGGREGATE_METRICS = ("zero_shot_test_spearman", "dev_spearman", "test_spearman", "train_seconds")
 BOOTSTRAP_STATS = ("n_seeds_a", "n_seeds_b", "diff", "ci_low", "ci_high", "p_a_better")
 
@@ -59,7 +62,7 @@ def resampled_spearman(frame: pd.DataFrame, gold_ranks: np.ndarray, indices: np.
     every rebuild (ranking is almost all of a report's time). No library memoises this per frame, hence these lines."""
     memo = frame.attrs.setdefault("resampled_spearman", {})
     if key not in memo:
-        memo[key] = (gold_ranks * standardized_ranks(frame["cosine"].to_numpy()[indices])).sum(axis=-1)
+        memo[key] = (gold_ranks * standardized_ranks(frame["prediction"].to_numpy()[indices])).sum(axis=-1)
     return memo[key]
 
 
@@ -73,8 +76,7 @@ def compare_values(
     gold_ranks = standardized_ranks(gold[indices])
     full, resampled = {}, {}
     for job in group.job:
-        cosine = predictions[job]["cosine"].to_numpy()
-        full[job] = spearmanr(gold, cosine)[0]
+        full[job] = spearmanr(gold, predictions[job]["prediction"].to_numpy())[0]
         resampled[job] = resampled_spearman(predictions[job], gold_ranks, indices, (n_resamples, seed))
     runs = {value: list(jobs) for value, jobs in group.groupby(key, sort=False).job}  # value -> its seeds' jobs
     context = {other: group[other].iloc[0] for other in other_keys}
@@ -99,13 +101,17 @@ def paired_bootstrap(
     replacement, the same indices for every job in a resample; the interval is the percentile interval.
     Empty when ``key`` is not swept or takes fewer than two values.
     """
-    other_keys = [other for other in config_keys(results.jobs) if other != key]
+    tied = TIED_KEYS.get(key)
+    other_keys = [other for other in config_keys(results.jobs) if other not in (key, tied)]
     columns = ["a", "b", *other_keys, *BOOTSTRAP_STATS]
     jobs = completed_jobs(results)
     if key not in jobs:
         return pd.DataFrame(columns=columns)
     jobs = jobs[jobs.job.isin(results.predictions) & jobs[key].notna()]
-    jobs = jobs.assign(context=jobs.overrides.map(lambda overrides: configuration(overrides, drop=(SEED_KEY, key))))
+    if tied in jobs and jobs[tied].nunique() > 1:  # "bce (cross)" against "cosent (bi)"
+        jobs = jobs.assign(**{key: jobs[key].astype(str) + " (" + jobs[tied].astype(str) + ")"})
+    drop = (SEED_KEY, key, tied)
+    jobs = jobs.assign(context=jobs.overrides.map(lambda overrides: configuration(overrides, drop=drop)))
     rows = [
         row
         for _, group in jobs.groupby("context", sort=False)
@@ -117,4 +123,5 @@ def paired_bootstrap(
 
 def compared_keys(results: SweepResults) -> list[str]:
     """Swept keys other than the seed that take at least two values: the ones to bootstrap."""
-    return [key for key in config_keys(results.jobs) if results.jobs[key].nunique() >= 2]
+    varying = [key for key in config_keys(results.jobs) if results.jobs[key].nunique() >= 2]
+    return [key for key in varying if not any(TIED_KEYS.get(other) == key for other in varying)]

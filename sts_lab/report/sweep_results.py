@@ -22,13 +22,14 @@ from sts_lab.errors import StsLabError
 from sts_lab.overrides import parse_overrides
 from sts_lab.report.studies import load_studies
 from sts_lab.names import (
-    DEV_CURVE_FILE, FAILURE_FILE, METRICS_FILE, OVERRIDES_FILE, PRUNED_FILE, TEST_PREDICTIONS_FILE,
+    DEV_CURVE_FILE, FAILURE_FILE, METRICS_FILE, OPTIONAL_METRICS, OVERRIDES_FILE, PREDICTION_COLUMNS, PRUNED_FILE, TEST_PREDICTIONS_FILE,
 )
 
 COMPLETED, FAILED, PRUNED, INCOMPLETE = STATUSES = ("completed", "failed", "pruned", "incomplete")
 JOB_METRICS = ("zero_shot_test_spearman", "dev_spearman", "best_dev_spearman", "test_spearman", "train_seconds")
 CURVE_COLUMNS = ("step", "epoch", "dev_spearman", "dev_pearson")
 SEED_KEY = "seed"
+ENCODER_KEY, DEFAULT_ENCODER = "encoder", "bi"  # a job that does not set encoder= ran the default
 
 WANDB_STATUS = {"finished": COMPLETED, "failed": FAILED, "crashed": FAILED}
 WANDB_CURVE_KEYS = {"train/global_step": "step", "dev/spearman": "dev_spearman", "dev/pearson": "dev_pearson"}
@@ -44,7 +45,7 @@ class SweepResults:
 
     jobs: pd.DataFrame
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # job -> step, epoch, dev_spearman, dev_pearson
-    predictions: dict[str, pd.DataFrame] = field(default_factory=dict)  # job -> gold, cosine per test pair
+    predictions: dict[str, pd.DataFrame] = field(default_factory=dict)  # job -> gold, prediction per test pair
     source: str = ""  # sweep directory or W&B group, for titles
     studies: pd.DataFrame | None = None  # the Optuna studies of a search (sts_lab.report.study_results), else None
 
@@ -93,19 +94,22 @@ def job_row(
     error: str | None = None,
 ) -> dict[str, Any]:
     """One row of the jobs table; ``metrics`` (completed jobs only) must hold every name in JOB_METRICS."""
-    if metrics is not None and (missing := [name for name in JOB_METRICS if name not in metrics]):
+    if metrics is not None and (missing := [name for name in JOB_METRICS if name not in metrics and name not in OPTIONAL_METRICS]):
         raise StsLabError(f"Job {job}: metrics {missing} missing; available: {sorted(metrics)}")
     return {
         "job": job, "overrides": ",".join(overrides), **override_values(overrides), "status": status,
-        **{name: float(metrics[name]) if metrics is not None else np.nan for name in JOB_METRICS},
+        **{name: np.nan if metrics is None or metrics.get(name) is None else float(metrics[name]) for name in JOB_METRICS},
         "error": error,
     }
 
 
 def jobs_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows from job_row -> DataFrame with the override keys (in order of appearance) before ``status``."""
+    """Rows from job_row -> DataFrame with the override keys (in order of appearance) before ``status``. In a
+    sweep dir with cross-encoder jobs the bi-encoder ones say so too (``encoder`` column)."""
     tail = ["status", *JOB_METRICS, "error"]
     table = pd.DataFrame(rows)
+    if ENCODER_KEY in table:
+        table[ENCODER_KEY] = table[ENCODER_KEY].fillna(DEFAULT_ENCODER)
     keys = [column for column in table.columns if column not in ("job", "overrides", *tail)]
     return table[["job", "overrides", *keys, *tail]]
 
@@ -144,6 +148,12 @@ def read_curve(path: Path) -> pd.DataFrame:
     return pd.read_csv(path).reindex(columns=list(CURVE_COLUMNS))
 
 
+def read_predictions(path: Path) -> pd.DataFrame:
+    """gold and prediction per test pair, whichever encoder wrote them (``names.PREDICTION_COLUMNS``)."""
+    frame = pd.read_csv(path)
+    return frame.rename(columns={column: "prediction" for column in PREDICTION_COLUMNS.values()})
+
+
 @dataclass
 class LoadedJob:
     """What the report read of one job dir, and the state of its files when it read them."""
@@ -173,7 +183,7 @@ def load_job(job_dir: Path) -> LoadedJob:
         if (curve := job_dir / DEV_CURVE_FILE).is_file():
             loaded.curve = read_curve(curve)
         if (predictions := job_dir / TEST_PREDICTIONS_FILE).is_file():
-            loaded.predictions = pd.read_csv(predictions)
+            loaded.predictions = read_predictions(predictions)
     return loaded
 
 
@@ -222,7 +232,7 @@ def load_wandb(path: str, group: str, api: Any = None) -> SweepResults:
             results.curves[run.id] = history.rename(columns=WANDB_CURVE_KEYS).reindex(columns=list(CURVE_COLUMNS))
             for file in run.files(names=[TEST_PREDICTIONS_FILE]):  # empty when the run has no predictions
                 file.download(root=download_dir, replace=True)
-                results.predictions[run.id] = pd.read_csv(Path(download_dir) / TEST_PREDICTIONS_FILE)
+                results.predictions[run.id] = read_predictions(Path(download_dir) / TEST_PREDICTIONS_FILE)
     if not rows:
         raise StsLabError(f"No W&B runs in {path} with group {group!r}")
     results.jobs = jobs_table(rows)

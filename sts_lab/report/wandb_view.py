@@ -21,7 +21,7 @@ from matplotlib.colors import TABLEAU_COLORS
 from wandb_workspaces import expr
 
 from sts_lab.errors import StsLabError
-from sts_lab.names import DEV_SPEARMAN_LOG_KEY, HISTORY_KEYS, METRIC_NAMES, STEP_KEY
+from sts_lab.names import DEV_SPEARMAN_HISTORY_KEY, HISTORY_KEYS, METRIC_NAMES, STEP_KEY
 from sts_lab.report.compat import runs_table_column
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def bars(title: str, metric: str, by: str) -> wr.BarPlot:
 
 def comparison_panels(by: str) -> list[Any]:
     return [
-        line("Dev Spearman", HISTORY_KEYS[DEV_SPEARMAN_LOG_KEY], by),
+        line("Dev Spearman", DEV_SPEARMAN_HISTORY_KEY, by),
         bars("Test Spearman (mean ± sd)", "test_spearman", by),
         bars("Zero-shot test Spearman (mean ± sd)", "zero_shot_test_spearman", by),
         bars("Train seconds (mean ± sd)", "train_seconds", by),

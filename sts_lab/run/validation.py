@@ -8,6 +8,7 @@ from transformers.trainer_utils import SchedulerType
 from sts_lab.run.batching import BATCH_SAMPLERS
 from sts_lab.errors import StsLabError
 from sts_lab.names import METRIC_NAMES, objective_names
+from sts_lab.run.encoders import CROSS, ENCODERS, loss_encoder, loss_name
 from sts_lab.run.losses import required_label_range
 from sts_lab.run.normalization import label_range
 from sts_lab.run.precision import PRECISIONS
@@ -41,9 +42,25 @@ def validate(cfg: DictConfig) -> None:
     require(data.limit is None or data.limit >= 1, "data.limit", data.limit, "must be null or >= 1")
     require(data.path is not None or data.hub_id is not None, "data.path", data.path, "set data.path or data.hub_id")
     require(data.min_score < data.max_score, "data.max_score", data.max_score, "must be > data.min_score")
+    validate_encoder(cfg)
     labels, needed = label_range(data, cfg.normalization), required_label_range(cfg.loss)
     if needed is not None and not (needed[0] <= labels[0] and labels[1] <= needed[1]):
+        fixes = "normalization=unit" if needed[0] >= 0 else "normalization=unit or normalization=signed"
         raise StsLabError(
-            f"loss={cfg.loss._target_.rsplit('.', 1)[-1]} needs labels in {list(needed)}, but this "
-            f"normalization gives labels in {list(labels)}: use normalization=unit or normalization=signed"
+            f"loss={loss_name(cfg.loss)} needs labels in {list(needed)}, but this "
+            f"normalization gives labels in {list(labels)}: use {fixes}"
         )
+
+
+def validate_encoder(cfg: DictConfig) -> None:
+    """The encoder, its loss and its pooling agree: a loss trains one kind of model, a cross-encoder pools nothing."""
+    encoder = cfg.encoder.type
+    require(encoder in ENCODERS, "encoder.type", encoder, f"must be one of {list(ENCODERS)}")
+    trains = loss_encoder(cfg.loss)
+    if trains != encoder:
+        losses = "loss=bce or loss=mse" if encoder == CROSS else "loss=cosine, loss=cosent or loss=angle"
+        raise StsLabError(f"encoder={encoder} with loss {loss_name(cfg.loss)}: a {trains}-encoder loss; "
+                          f"encoder={encoder} trains with {losses}")
+    if encoder == CROSS and cfg.pooling.mode is not None:
+        raise StsLabError(f"encoder=cross with pooling={cfg.pooling.mode}: a cross-encoder scores the pair with its "
+                          "head and pools nothing; drop pooling= (or use encoder=bi)")

@@ -21,7 +21,7 @@ from transformers import TrainerCallback
 
 from sts_lab.errors import StsLabError
 from sts_lab.names import (
-    DEV_SPEARMAN_LOG_KEY, PRUNABLE_OBJECTIVES, SECONDS_ATTR, STEPS_ATTR, objective_names, storage_url,
+    PRUNABLE_OBJECTIVES, SECONDS_ATTR, STEPS_ATTR, dev_scores, objective_names, storage_url,
 )
 from sts_lab.search.compat import trial_id
 from sts_lab.search.storage import beating, open_storage
@@ -38,10 +38,11 @@ class TrialCallback(TrainerCallback):
         self.trial, self.report = trial, report
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs) -> None:
-        value = (metrics or {}).get(DEV_SPEARMAN_LOG_KEY)
+        scores = dev_scores(metrics or {})
         self.trial.set_user_attr(STEPS_ATTR, state.global_step)
-        if value is None or not self.report:
+        if scores is None or not self.report:
             return
+        value = scores[0]
         self.trial.report(value, state.global_step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {state.global_step} with dev Spearman {value:.4f}")
