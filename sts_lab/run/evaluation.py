@@ -14,7 +14,7 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.cross_encoder.evaluation import CrossEncoderCorrelationEvaluator
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
-from sts_lab.run.encoders import CROSS
+from sts_lab.run.encoders import BI, CROSS
 
 
 def encode_pairs(
@@ -45,7 +45,7 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
         return self._pairs[side].cpu().numpy()
 
 
-def dev_evaluator(pairs: Dataset, batch_size: int, encoder: str = "bi") -> BaseEvaluator:
+def dev_evaluator(pairs: Dataset, batch_size: int, encoder: str = BI) -> BaseEvaluator:
     """Run by the trainer at each evaluation; logs dev Spearman and Pearson (``names.DEV_LOG_KEYS[encoder]``)."""
     if encoder == CROSS:
         return CrossEncoderCorrelationEvaluator(

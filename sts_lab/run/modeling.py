@@ -17,7 +17,7 @@ from sentence_transformers.sentence_transformer.modules import Pooling, Transfor
 
 from sts_lab.run.data import SPLITS, resolve_path
 from sts_lab.errors import StsLabError
-from sts_lab.run.encoders import CROSS
+from sts_lab.run.encoders import BI, CROSS
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def replace_pooling(model: SentenceTransformer, mode: str) -> None:
     raise StsLabError(f"pooling={mode}: the model has no Pooling module to replace ({[type(m).__name__ for m in model]})")
 
 
-def build_model(model_cfg: DictConfig, pooling_cfg: DictConfig, encoder: str = "bi") -> Model:
+def build_model(model_cfg: DictConfig, pooling_cfg: DictConfig, encoder: str = BI) -> Model:
     """The model to fine-tune, with the pooling the config asks for (pooling.mode null keeps the model's own).
 
     A plain transformer (no sentence-transformers config) gets mean pooling from sentence-transformers.
