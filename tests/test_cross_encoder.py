@@ -67,6 +67,15 @@ def test_length_grouped_batches_train_a_cross_encoder(tmp_path):
     assert metrics["steps"] == 4
 
 
+def test_early_stopping_tracks_the_cross_encoders_dev_metric(tmp_path):
+    """The best-model checkpointing reads the cross-encoder's own log key (a wrong one fails at the first save)."""
+    cfg = compose_config(*CROSS, "trainer.early_stopping_patience=1", "trainer.max_steps=8", "trainer.precision=fp32")
+    metrics = train(cfg, tmp_path)
+    curve = pd.read_csv(tmp_path / "dev_curve.csv")
+    assert metrics["steps"] == (metrics["stopped_at_step"] or 8) and len(curve) == metrics["steps"] // 2
+    assert metrics["dev_spearman"] == pytest.approx(curve.dev_spearman.max(), abs=1e-4)  # the best model is kept
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["encoder=cross"], "encoder=cross with loss CoSENTLoss: a bi-encoder loss; encoder=cross trains with loss=bce or loss=mse"),
     (["encoder=cross", "loss=angle"], "encoder=cross with loss AnglELoss: a bi-encoder loss"),
