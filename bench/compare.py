@@ -37,7 +37,8 @@ BERT_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads":
 
 def run_sts_lab(args: argparse.Namespace, model: str, workdir: Path, precision: str = "fp32", *extra: str) -> dict:
     overrides = [
-        f"trainer.precision={precision}", "model=minilm", f"model.name_or_path={model}", f"loss={args.loss}",
+        f"trainer.precision={precision}", "trainer.batch_sampler=random",  # the bare trainer's batches
+        "model=minilm", f"model.name_or_path={model}", f"loss={args.loss}",
         "data=stsb", f"data.path={args.data}", f"trainer.epochs={args.epochs}", f"optimizer.lr={args.lr}",
         f"seed={args.seed}", f"hydra.run.dir={workdir}", *extra,
     ]

@@ -1,7 +1,7 @@
 """Benchmark: the cross-encoder against the bi-encoder on the same base model and precision, pairs per second.
 
 Training: sts_lab's own trainer setup (``encoder=bi loss=cosent`` against ``encoder=cross loss=bce``), full STSb
-train, batch 16, no evaluation, in alternating blocks (bi, cross, cross, bi, ...) so both see the same machine
+train, batch 16, random batches, no evaluation, in alternating blocks (bi, cross, cross, bi, ...) so both see the same machine
 load; the median step (the first 2 of each block left out) gives pairs per second. Scoring: the whole STSb test
 set (1379 pairs) as a run scores it at the end (``sts_lab.run.evaluation.score_split``: the bi-encoder encodes
 each distinct sentence once and takes cosines, the cross-encoder runs every pair through the model), in the
@@ -92,7 +92,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    extra = [f"trainer.max_steps={args.steps}", f"trainer.precision={args.precision}"]
+    extra = [f"trainer.max_steps={args.steps}", f"trainer.precision={args.precision}", "trainer.batch_sampler=random"]
     steps = {encoder: [] for encoder in ENCODERS}
     order = [encoder for block in range(args.blocks) for encoder in (("bi", "cross") if block % 2 == 0 else ("cross", "bi"))]
     with tempfile.TemporaryDirectory() as workdir:
