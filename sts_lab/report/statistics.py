@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, spearmanr
 
-from sts_lab.report.sweep_results import COMPLETED, ENCODER_KEY, SEED_KEY, SweepResults, config_keys, configuration
+from sts_lab.report.sweep_results import (
+    COMPLETED, ENCODER_KEY, PREDICTION, SEED_KEY, SweepResults, config_keys, configuration,
+)
 
 # A loss trains one encoder (a cross-encoder loss cannot train a bi-encoder), so runs of different losses may
 # differ in encoder too: comparing losses compares across encoders, and the encoder labels the loss.
@@ -62,7 +64,7 @@ def resampled_spearman(frame: pd.DataFrame, gold_ranks: np.ndarray, indices: np.
     every rebuild (ranking is almost all of a report's time). No library memoises this per frame, hence these lines."""
     memo = frame.attrs.setdefault("resampled_spearman", {})
     if key not in memo:
-        memo[key] = (gold_ranks * standardized_ranks(frame["prediction"].to_numpy()[indices])).sum(axis=-1)
+        memo[key] = (gold_ranks * standardized_ranks(frame[PREDICTION].to_numpy()[indices])).sum(axis=-1)
     return memo[key]
 
 
@@ -76,7 +78,7 @@ def compare_values(
     gold_ranks = standardized_ranks(gold[indices])
     full, resampled = {}, {}
     for job in group.job:
-        full[job] = spearmanr(gold, predictions[job]["prediction"].to_numpy())[0]
+        full[job] = spearmanr(gold, predictions[job][PREDICTION].to_numpy())[0]
         resampled[job] = resampled_spearman(predictions[job], gold_ranks, indices, (n_resamples, seed))
     runs = {value: list(jobs) for value, jobs in group.groupby(key, sort=False).job}  # value -> its seeds' jobs
     context = {other: group[other].iloc[0] for other in other_keys}

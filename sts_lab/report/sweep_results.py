@@ -22,7 +22,8 @@ from sts_lab.errors import StsLabError
 from sts_lab.overrides import parse_overrides
 from sts_lab.report.studies import load_studies
 from sts_lab.names import (
-    DEV_CURVE_FILE, FAILURE_FILE, METRICS_FILE, OPTIONAL_METRICS, OVERRIDES_FILE, PREDICTION_COLUMNS, PRUNED_FILE, TEST_PREDICTIONS_FILE,
+    DEV_CURVE_FILE, FAILURE_FILE, METRICS_FILE, OPTIONAL_METRICS, OVERRIDES_FILE, PREDICTION_COLUMNS, PRUNED_FILE,
+    TEST_PREDICTIONS_FILE,
 )
 
 COMPLETED, FAILED, PRUNED, INCOMPLETE = STATUSES = ("completed", "failed", "pruned", "incomplete")
@@ -30,6 +31,7 @@ JOB_METRICS = ("zero_shot_test_spearman", "dev_spearman", "best_dev_spearman", "
 CURVE_COLUMNS = ("step", "epoch", "dev_spearman", "dev_pearson")
 SEED_KEY = "seed"
 ENCODER_KEY, DEFAULT_ENCODER = "encoder", "bi"  # a job that does not set encoder= ran the default
+PREDICTION = "prediction"  # the predictions' column once read, whichever encoder wrote them
 
 WANDB_STATUS = {"finished": COMPLETED, "failed": FAILED, "crashed": FAILED}
 WANDB_CURVE_KEYS = {"train/global_step": "step", "dev/spearman": "dev_spearman", "dev/pearson": "dev_pearson"}
@@ -94,11 +96,12 @@ def job_row(
     error: str | None = None,
 ) -> dict[str, Any]:
     """One row of the jobs table; ``metrics`` (completed jobs only) must hold every name in JOB_METRICS."""
-    if metrics is not None and (missing := [name for name in JOB_METRICS if name not in metrics and name not in OPTIONAL_METRICS]):
+    required = [name for name in JOB_METRICS if name not in OPTIONAL_METRICS]
+    if metrics is not None and (missing := [name for name in required if name not in metrics]):
         raise StsLabError(f"Job {job}: metrics {missing} missing; available: {sorted(metrics)}")
     return {
         "job": job, "overrides": ",".join(overrides), **override_values(overrides), "status": status,
-        **{name: np.nan if metrics is None or metrics.get(name) is None else float(metrics[name]) for name in JOB_METRICS},
+        **{name: np.nan if (value := (metrics or {}).get(name)) is None else float(value) for name in JOB_METRICS},
         "error": error,
     }
 
@@ -151,7 +154,7 @@ def read_curve(path: Path) -> pd.DataFrame:
 def read_predictions(path: Path) -> pd.DataFrame:
     """gold and prediction per test pair, whichever encoder wrote them (``names.PREDICTION_COLUMNS``)."""
     frame = pd.read_csv(path)
-    return frame.rename(columns={column: "prediction" for column in PREDICTION_COLUMNS.values()})
+    return frame.rename(columns={column: PREDICTION for column in PREDICTION_COLUMNS.values()})
 
 
 @dataclass

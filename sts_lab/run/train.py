@@ -89,8 +89,10 @@ def zero_shot_score(cfg: DictConfig, model: Model, test: Any, cached: NumberCach
     return score
 
 
-def build_trainer(cfg: DictConfig, model: Model, splits: Mapping[str, Any], output_dir: Path,
-                  precision: Precision, callbacks: Sequence[TrainerCallback]) -> SentenceTransformerTrainer | CrossEncoderTrainer:
+def build_trainer(
+    cfg: DictConfig, model: Model, splits: Mapping[str, Any], output_dir: Path, precision: Precision,
+    callbacks: Sequence[TrainerCallback],
+) -> SentenceTransformerTrainer | CrossEncoderTrainer:
     sampler = batch_sampler(cfg.trainer, splits["train"], model)
     trainer_class = CrossEncoderTrainer if cfg.encoder.type == CROSS else SentenceTransformerTrainer
     return trainer_class(
