@@ -3,12 +3,12 @@
 For every study of the search in SWEEP_DIR (``trials.csv``; confirmation studies left out), the ``--per-study``
 pruned trials that stopped earliest (fewest steps, then trial number) are trained again with the same overrides
 (the trial's ``.hydra/overrides.yaml`` without the search's own keys) as single runs under
-``SWEEP_DIR/fairness/STUDY-N``, one at a time; a rerun that already finished is not run again, so a cut check
+``SWEEP_DIR/fairness/STUDY-N``, ``--jobs`` at a time (each with the environment's OMP_NUM_THREADS); a rerun that already finished is not run again, so a cut check
 resumes. Prints a table (also ``SWEEP_DIR/pruner_fairness.md``): the step and dev Spearman it was pruned at,
 its dev Spearman run to the end, the study's best, and whether it would have beaten it:
 
-    python bench/pruner_fairness.py multirun/search/stsb-minilm-e4            # 2 per study
-    python bench/pruner_fairness.py multirun/search/stsb-minilm-e4 --table    # the table from the reruns so far
+    python bench/pruner_fairness.py multirun/search/stsb-minilm-e234 --jobs 2  # 2 per study, 2 at a time
+    python bench/pruner_fairness.py multirun/search/stsb-minilm-e234 --table   # the table from the reruns so far
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -70,13 +71,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", type=Path, help="the search's sweep dir (with trials.csv)")
     parser.add_argument("--per-study", type=int, default=2, help="earliest-pruned trials rerun per study")
+    parser.add_argument("--jobs", type=int, default=1, help="reruns at a time")
     parser.add_argument("--table", action="store_true", help="only print the table of the reruns so far")
     args = parser.parse_args()
     trials = pd.read_csv(args.sweep_dir / "trials.csv")
     chosen = earliest_pruned(trials, args.per_study)
     if not args.table:
-        for row in chosen.itertuples():
-            rerun(Path(row.job_dir), args.sweep_dir / "fairness" / f"{row.study}-{row.number}")
+        with ThreadPoolExecutor(args.jobs) as pool:
+            runs = [pool.submit(rerun, Path(row.job_dir), args.sweep_dir / "fairness" / f"{row.study}-{row.number}")
+                    for row in chosen.itertuples()]
+            for run in runs:
+                run.result()
     markdown = table(args.sweep_dir, chosen, trials)
     (args.sweep_dir / "pruner_fairness.md").write_text(markdown)
     print(markdown, end="")

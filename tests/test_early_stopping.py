@@ -38,7 +38,14 @@ def test_run_stops_early_and_keeps_its_best_model(tmp_path):
     assert not list(tmp_path.glob("trainer/checkpoint-*")), "the best checkpoint is deleted once loaded"
 
 
+def test_patience_counts_from_the_warmup_step(tmp_path):
+    # STOP_AFTER_ONE stops at the second evaluation (step 4); evaluations before step 8 do not count, so step 8 does.
+    metrics = train(compose_config(*TINY, *STOP_AFTER_ONE, "trainer.early_stopping_warmup_steps=8"), tmp_path)
+    assert metrics["steps"] == metrics["stopped_at_step"] == 8
+
+
 @pytest.mark.parametrize(("override", "message"), [
+    ("trainer.early_stopping_warmup_steps=-1", r"^trainer.early_stopping_warmup_steps=-1: must be >= 0"),
     ("trainer.early_stopping_patience=0", r"^trainer.early_stopping_patience=0: must be null or >= 1"),
     ("trainer.early_stopping_threshold=-0.1", r"^trainer.early_stopping_threshold=-0.1: must be >= 0"),
 ])

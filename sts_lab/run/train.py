@@ -165,12 +165,26 @@ def write_outputs(cfg: DictConfig, output_dir: Path, model: Model, trainer: Sent
     (output_dir / METRICS_FILE).write_text(json.dumps(dict(metrics), indent=2) + "\n")
 
 
+class EarlyStoppingAfterWarmup(EarlyStoppingCallback):
+    """transformers' EarlyStoppingCallback, counting patience only from ``warmup_steps`` on: it has no warm-up of its
+    own, and the rank losses' dev Spearman dips below its first evaluations before it recovers."""
+
+    def __init__(self, patience: int, threshold: float, warmup_steps: int):
+        super().__init__(patience, threshold)
+        self.warmup_steps = warmup_steps
+
+    def check_metric_value(self, args, state, control, metric_value) -> None:
+        if state.global_step >= self.warmup_steps:
+            super().check_metric_value(args, state, control, metric_value)
+
+
 def early_stopping(trainer_cfg: DictConfig) -> list[TrainerCallback]:
-    """transformers' EarlyStoppingCallback when trainer.early_stopping_patience is set (the training arguments then
-    track the best dev Spearman: sts_lab.run.training_args.checkpointing)."""
+    """Early stopping when trainer.early_stopping_patience is set (the training arguments then track the best dev
+    Spearman: sts_lab.run.training_args.checkpointing)."""
     if trainer_cfg.early_stopping_patience is None:
         return []
-    return [EarlyStoppingCallback(trainer_cfg.early_stopping_patience, trainer_cfg.early_stopping_threshold)]
+    return [EarlyStoppingAfterWarmup(trainer_cfg.early_stopping_patience, trainer_cfg.early_stopping_threshold,
+                                     trainer_cfg.early_stopping_warmup_steps)]
 
 
 def zero_shot_key(cfg: DictConfig) -> dict:

@@ -34,6 +34,8 @@ def validate(cfg: DictConfig) -> None:
     patience = trainer.early_stopping_patience
     require(patience is None or patience >= 1, "trainer.early_stopping_patience", patience, "must be null or >= 1 (evaluations)")
     require(trainer.early_stopping_threshold >= 0, "trainer.early_stopping_threshold", trainer.early_stopping_threshold, "must be >= 0")
+    require(trainer.early_stopping_warmup_steps >= 0, "trainer.early_stopping_warmup_steps",
+            trainer.early_stopping_warmup_steps, "must be >= 0 (steps)")
     require(trainer.eval_batch_size >= 1, "trainer.eval_batch_size", trainer.eval_batch_size, "must be >= 1")
     require(trainer.epochs > 0, "trainer.epochs", trainer.epochs, "must be > 0")
     require(trainer.max_steps is None or trainer.max_steps >= 1, "trainer.max_steps", trainer.max_steps, "must be null or >= 1")
