@@ -1,9 +1,9 @@
 """What did a search cost, and what would it have cost without pruning, early stopping and length-grouped batches?
 
-Reads the search in SWEEP_DIR (``trials.csv``, each job's ``metrics.json``, the trials' times in the Optuna storage)
-and prints: wall time (first trial start to last end, and the time at least one job ran: a search cut and resumed
-later counts only its running stretches), jobs, training steps, the pruned share, and three estimates from the
-measured seconds per step of each job, said to be estimates:
+Reads the search in SWEEP_DIR (its trials and confirmation reruns in the Optuna storage, each job's config and
+``metrics.json``) and prints: wall time (first trial start to last end, and the time at least one job ran: a
+search cut and resumed later counts only its running stretches), jobs, training steps, the pruned share, and three
+estimates from the measured seconds per step of each job, said to be estimates:
 
 - without pruning and early stopping: every search trial and rerun runs its ``trainer.epochs`` to the end, at the
   seconds per step its own job measured;
@@ -18,30 +18,48 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import optuna
 import pandas as pd
 from omegaconf import OmegaConf
 
-from sts_lab.names import METRICS_FILE, MULTIRUN_FILE, TRIALS_FILE, storage_url
+from sts_lab.names import (CONFIRM_SUFFIX, JOB_DIR_ATTR, METRICS_FILE, MULTIRUN_FILE, SECONDS_ATTR, STEPS_ATTR,
+                           grid_points, search_group, storage_url)
+
+RERUN_MARK = CONFIRM_SUFFIX + "-"  # NAME-confirm-N
 
 
-def trial_times(sweep_dir: Path, studies: set[str]) -> pd.DataFrame:
+def search_jobs(sweep_dir: Path) -> pd.DataFrame:
+    """Every trial that ran a job, of the search's studies and their confirmation studies, from the storage."""
     config = OmegaConf.load(sweep_dir / MULTIRUN_FILE)
-    url = storage_url(config.hydra.sweeper.storage, sweep_dir.resolve(), config.hydra.runtime.cwd)
-    rows = [{"study": name, "number": trial.number, "start": trial.datetime_start, "end": trial.datetime_complete}
-            for name in sorted(studies & set(optuna.get_all_study_names(url)))
-            for trial in optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
-            if trial.datetime_start and trial.datetime_complete]
-    return pd.DataFrame(rows)
+    sweeper = config.hydra.sweeper
+    url = storage_url(sweeper.storage, sweep_dir.resolve(), config.hydra.runtime.cwd)
+    grid = OmegaConf.to_container(sweeper.grid_params) if sweeper.get("grid_params") else None
+    studies = {point.study_name for point in grid_points(grid, search_group(sweeper))}
+    names = [name for name in optuna.get_all_study_names(url) if name.split(RERUN_MARK)[0] in studies]
+    rows = [{"study": name, "number": trial.number, "state": trial.state.name, "start": trial.datetime_start,
+             "end": trial.datetime_complete, "job_dir": trial.user_attrs.get(JOB_DIR_ATTR),
+             "seconds": trial.user_attrs.get(SECONDS_ATTR), "steps": trial.user_attrs.get(STEPS_ATTR)}
+            for name in names for trial in optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)]
+    jobs = pd.DataFrame(rows)
+    jobs = jobs[jobs.state.isin(["COMPLETE", "PRUNED"]) & jobs.job_dir.notna()].reset_index(drop=True)
+    # Confirmation reruns record no seconds or steps: their trial's span and their metrics.json say it.
+    jobs["seconds"] = jobs.seconds.fillna((jobs.end - jobs.start).dt.total_seconds())
+    jobs["steps"] = [int(steps) if steps == steps else metrics(job_dir)["steps"]
+                     for steps, job_dir in zip(jobs.steps, jobs.job_dir)]
+    return jobs
 
 
-def busy_seconds(times: pd.DataFrame) -> float:
+def metrics(job_dir: str) -> dict:
+    path = Path(job_dir) / METRICS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def busy_seconds(jobs: pd.DataFrame) -> float:
     """Seconds in which at least one job ran: the union of the trials' [start, end] intervals."""
     total, end = 0.0, None
-    for row in times.sort_values("start").itertuples():
+    for row in jobs.sort_values("start").itertuples():
         if end is None or row.start > end:
             total += (row.end - row.start).total_seconds()
             end = row.end
@@ -63,19 +81,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="jobs that ran side by side")
     parser.add_argument("--length-speedup", type=float, default=1.72, help="s/step random / s/step length batches")
     args = parser.parse_args()
-    jobs = pd.read_csv(args.sweep_dir / TRIALS_FILE)
-    jobs = jobs[jobs.state.isin(["COMPLETE", "PRUNED"]) & jobs.job_dir.notna()].copy()
-    stopped = [json.loads((Path(d) / METRICS_FILE).read_text()).get("stopped_at_step")
-               if (Path(d) / METRICS_FILE).is_file() else None for d in jobs.job_dir]
-    jobs["early_stopped"] = [s is not None for s in stopped]
+    jobs = search_jobs(args.sweep_dir)
+    jobs["early_stopped"] = [metrics(job_dir).get("stopped_at_step") is not None for job_dir in jobs.job_dir]
     jobs["epochs"], jobs["max_steps"] = zip(*(schedule(Path(d)) for d in jobs.job_dir))
     full_runs = jobs[(jobs.state == "COMPLETE") & ~jobs.early_stopped & jobs.max_steps.isna()]
     steps_per_epoch = (full_runs.steps / full_runs.epochs).median()
     jobs["planned"] = jobs.max_steps.fillna(jobs.epochs * steps_per_epoch).round().astype(int)
-    jobs["rerun"] = jobs.study.str.contains("-confirm-")
-    times = trial_times(args.sweep_dir, set(jobs.study))
-    span = (times.end.max() - times.start.min()).total_seconds()
-    busy = busy_seconds(times)
+    jobs["rerun"] = jobs.study.str.contains(RERUN_MARK)
+    span = (jobs.end.max() - jobs.start.min()).total_seconds()
+    busy = busy_seconds(jobs)
     searched = jobs[~jobs.rerun]
     compute = jobs.seconds.sum()
     no_cuts = (jobs.seconds * jobs.planned / jobs.steps).sum()
