@@ -24,6 +24,7 @@ DEV_CURVE_FILE = "dev_curve.csv"  # step, epoch, dev_spearman, dev_pearson at ev
 TEST_PREDICTIONS_FILE = "test_predictions.csv"  # gold and the prediction for every test pair, in data order
 PREDICTION_COLUMNS = {"bi": "cosine", "cross": "score"}  # encoder -> test_predictions.csv's prediction column
 OVERRIDES_FILE = ".hydra/overrides.yaml"  # Hydra's record of the job's command-line overrides
+JOB_CONFIG_FILE = ".hydra/config.yaml"  # Hydra's record of the job's composed config
 
 METRIC_NAMES = (
     "zero_shot_test_spearman", "dev_spearman", "dev_pearson", "best_dev_spearman", "test_spearman",

@@ -132,6 +132,17 @@ def test_report_compares_both_encoders_in_one_sweep_dir(tmp_path):
     assert "encoder=cross" in markdown and "Paired bootstrap: encoder" not in markdown
 
 
+def test_the_report_labels_an_encoder_set_by_the_composed_config(tmp_path):
+    # hparams_search=stsb_cross_minilm sets encoder: cross in its defaults, not with encoder= on the command line.
+    make_mixed_sweep(tmp_path)
+    searched = tmp_path / "search-0"
+    write_job(searched, ["hparams_search=stsb_cross_minilm", "seed=1"])
+    (searched / ".hydra" / "config.yaml").write_text("encoder:\n  type: cross\n")
+
+    encoders = load_sweep(tmp_path).jobs.set_index("job").encoder
+    assert (encoders["search-0"], encoders["cross-0"], encoders["0"]) == ("cross", "cross", "bi")
+
+
 @pytest.mark.e2e
 def test_a_cross_encoder_multirun_joins_a_bi_encoder_sweep_dir_and_wandb(tmp_path):
     """The two commands of docs/sweeps.md: the report of the shared sweep dir compares both encoders, and the

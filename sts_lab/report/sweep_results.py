@@ -22,8 +22,8 @@ from sts_lab.errors import StsLabError
 from sts_lab.overrides import parse_overrides
 from sts_lab.report.studies import load_studies
 from sts_lab.names import (
-    DEV_CURVE_FILE, FAILURE_FILE, METRICS_FILE, OPTIONAL_METRICS, OVERRIDES_FILE, PREDICTION_COLUMNS, PRUNED_FILE,
-    TEST_PREDICTIONS_FILE,
+    DEV_CURVE_FILE, FAILURE_FILE, JOB_CONFIG_FILE, METRICS_FILE, OPTIONAL_METRICS, OVERRIDES_FILE, PREDICTION_COLUMNS,
+    PRUNED_FILE, TEST_PREDICTIONS_FILE,
 )
 
 COMPLETED, FAILED, PRUNED, INCOMPLETE = STATUSES = ("completed", "failed", "pruned", "incomplete")
@@ -139,12 +139,22 @@ def read_job(job_dir: Path) -> dict[str, Any]:
     """A job's row: completed if it wrote metrics.json, failed if failure.json, pruned if pruned.json, else incomplete."""
     overrides = OmegaConf.to_container(OmegaConf.load(job_dir / OVERRIDES_FILE)) or []
     if (metrics := read_json(job_dir / METRICS_FILE)) is not None:
-        return job_row(job_dir.name, overrides, COMPLETED, metrics)
-    if (failure := read_json(job_dir / FAILURE_FILE)) is not None:
-        return job_row(job_dir.name, overrides, FAILED, error=failure.get("message"))
-    if (pruned := read_json(job_dir / PRUNED_FILE)) is not None:
-        return job_row(job_dir.name, overrides, PRUNED, error=pruned.get("message"))
-    return job_row(job_dir.name, overrides, INCOMPLETE)
+        row = job_row(job_dir.name, overrides, COMPLETED, metrics)
+    elif (failure := read_json(job_dir / FAILURE_FILE)) is not None:
+        row = job_row(job_dir.name, overrides, FAILED, error=failure.get("message"))
+    elif (pruned := read_json(job_dir / PRUNED_FILE)) is not None:
+        row = job_row(job_dir.name, overrides, PRUNED, error=pruned.get("message"))
+    else:
+        row = job_row(job_dir.name, overrides, INCOMPLETE)
+    if ENCODER_KEY not in row and (encoder := composed_encoder(job_dir)) not in (None, DEFAULT_ENCODER):
+        row[ENCODER_KEY] = encoder
+    return row
+
+
+def composed_encoder(job_dir: Path) -> str | None:
+    """The encoder the job's composed config ran: a search or an experiment sets it too, not only ``encoder=``."""
+    config = job_dir / JOB_CONFIG_FILE
+    return OmegaConf.select(OmegaConf.load(config), "encoder.type") if config.is_file() else None
 
 
 def read_curve(path: Path) -> pd.DataFrame:
