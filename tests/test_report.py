@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from scipy.stats import spearmanr
 
-from sts_lab.report.render import plot_labels, summary_markdown, write_report
+from sts_lab.report.render import configuration_labels, plot_labels, summary_markdown, write_report
 from sts_lab.report import SweepReport
 from sts_lab.report.statistics import aggregate, paired_bootstrap
 from sts_lab.report.sweep_results import load_sweep, load_wandb
@@ -259,3 +259,11 @@ def test_callback_writes_the_report_in_multirun_only(sweep, tmp_path, caplog):
 
     callback.on_multirun_end(hydra_config(RunMode.MULTIRUN, tmp_path / "nothing"))  # logged, not raised
     assert "Could not write the sweep report" in caplog.text
+
+
+def test_configuration_labels_keep_integer_overrides_integers():
+    # trainer.epochs is unset (NaN) for some jobs, so the column holds floats; its labels still read as typed.
+    summary = pd.DataFrame({"configuration": ["a", "b", "c"], "trainer.epochs": [2.0, 4.0, np.nan],
+                            "optimizer.lr": [3e-5, 1.5, 2.0]})
+    assert configuration_labels(summary, ["trainer.epochs", "optimizer.lr"]) == [
+        "trainer.epochs=2,optimizer.lr=3e-05", "trainer.epochs=4,optimizer.lr=1.5", "optimizer.lr=2"]

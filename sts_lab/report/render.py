@@ -156,8 +156,14 @@ def search_sections(results: SweepResults, n_resamples: int, seed: int) -> list[
 def configuration_labels(summary: pd.DataFrame, keys: Sequence[str]) -> list[str]:
     """Short x labels: only the keys that differ between configurations."""
     varying = [key for key in keys if summary[key].nunique(dropna=False) > 1]
-    labels = [",".join(f"{key}={row[key]}" for key in varying if pd.notna(row[key])) for _, row in summary.iterrows()]
+    labels = [",".join(f"{key}={override_text(row[key])}" for key in varying if pd.notna(row[key]))
+              for _, row in summary.iterrows()]
     return [label or config or "(no overrides)" for label, config in zip(labels, summary.configuration)]
+
+
+def override_text(value: Any) -> str:
+    """An override's value as typed: a key some jobs leave unset holds floats (NaN), so ``epochs=2`` reads 2.0."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 PLOT_LABEL_CHARS = 40  # longer configuration labels (a search's trials) are shown as their number in summary.md
