@@ -24,19 +24,15 @@ import optuna
 import pandas as pd
 from omegaconf import OmegaConf
 
-from sts_lab.names import (CONFIRM_SUFFIX, JOB_DIR_ATTR, METRICS_FILE, MULTIRUN_FILE, SECONDS_ATTR, STEPS_ATTR,
-                           grid_points, search_group, storage_url)
+from sts_lab.names import CONFIRM_SUFFIX, JOB_CONFIG_FILE, JOB_DIR_ATTR, METRICS_FILE, SECONDS_ATTR, STEPS_ATTR
+from sts_lab.report.studies import search_studies
 
 RERUN_MARK = CONFIRM_SUFFIX + "-"  # NAME-confirm-N
 
 
 def search_jobs(sweep_dir: Path) -> pd.DataFrame:
     """Every trial that ran a job, of the search's studies and their confirmation studies, from the storage."""
-    config = OmegaConf.load(sweep_dir / MULTIRUN_FILE)
-    sweeper = config.hydra.sweeper
-    url = storage_url(sweeper.storage, sweep_dir.resolve(), config.hydra.runtime.cwd)
-    grid = OmegaConf.to_container(sweeper.grid_params) if sweeper.get("grid_params") else None
-    studies = {point.study_name for point in grid_points(grid, search_group(sweeper))}
+    url, _, studies = search_studies(sweep_dir)
     names = [name for name in optuna.get_all_study_names(url) if name.split(RERUN_MARK)[0] in studies]
     rows = [{"study": name, "number": trial.number, "state": trial.state.name, "start": trial.datetime_start,
              "end": trial.datetime_complete, "job_dir": trial.user_attrs.get(JOB_DIR_ATTR),
@@ -71,7 +67,7 @@ def busy_seconds(jobs: pd.DataFrame) -> float:
 
 def schedule(job_dir: Path) -> tuple[float, int | None]:
     """The job's trainer.epochs and trainer.max_steps: the steps it planned, whatever pruning or early stopping did."""
-    trainer = OmegaConf.load(job_dir / ".hydra" / "config.yaml").trainer
+    trainer = OmegaConf.load(job_dir / JOB_CONFIG_FILE).trainer
     return trainer.epochs, trainer.max_steps
 
 

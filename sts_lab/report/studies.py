@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 STUDY_COLUMNS = ("study", "grid", "complete", "pruned", "failed", "best_dev", "best_trial", "best_params")
 
 
-def load_studies(sweep_dir: str | Path) -> pd.DataFrame | None:
-    """One row per study of the search that ran in ``sweep_dir``; None when no search ran there (or its storage
-    cannot be opened: the report then goes on without the studies)."""
+def search_studies(sweep_dir: str | Path) -> tuple[str, str, list[str]] | None:
+    """The storage URL of the search that ran in ``sweep_dir``, its study name (without a grid suffix) and the names
+    of its studies in that storage, in grid order; None when no search ran there."""
     sweep_dir = Path(sweep_dir)
     multirun = sweep_dir / MULTIRUN_FILE
     config = OmegaConf.load(multirun) if multirun.is_file() else None
@@ -28,15 +28,26 @@ def load_studies(sweep_dir: str | Path) -> pd.DataFrame | None:
     if base is None:
         return None
     import optuna
+
+    url = storage_url(sweeper.storage, sweep_dir.resolve(), OmegaConf.select(config, "hydra.runtime.cwd"))
+    # Exactly the studies this search ran (not every study whose name starts alike: stsb vs stsb-minilm).
+    names = set(optuna.get_all_study_names(url))
+    grid = OmegaConf.to_container(sweeper.grid_params) if sweeper.get("grid_params") else None
+    return url, base, [point.study_name for point in grid_points(grid, base) if point.study_name in names]
+
+
+def load_studies(sweep_dir: str | Path) -> pd.DataFrame | None:
+    """One row per study of the search that ran in ``sweep_dir``; None when no search ran there (or its storage
+    cannot be opened: the report then goes on without the studies)."""
+    import optuna
     from optuna.trial import TrialState
 
     try:
-        url = storage_url(sweeper.storage, sweep_dir.resolve(), OmegaConf.select(config, "hydra.runtime.cwd"))
-        # Exactly the studies this search ran (not every study whose name starts alike: stsb vs stsb-minilm).
-        names = set(optuna.get_all_study_names(url))
-        grid = OmegaConf.to_container(sweeper.grid_params) if sweeper.get("grid_params") else None
-        studies = [optuna.load_study(study_name=point.study_name, storage=url)
-                   for point in grid_points(grid, base) if point.study_name in names]
+        search = search_studies(sweep_dir)
+        if search is None:
+            return None
+        url, base, names = search
+        studies = [optuna.load_study(study_name=name, storage=url) for name in names]
     except Exception as error:  # an unreachable database must not cost the rest of the report
         log.warning("Studies of %s not read: %s", sweep_dir, first_line(error))
         return None
