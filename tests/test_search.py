@@ -20,6 +20,7 @@ from sts_lab.__main__ import grid_params_as_lists
 from sts_lab.search.spaces import loss_scale
 from sts_lab.names import SWEEPER_TARGET, grid_points
 from sts_lab.report.studies import load_studies
+from sts_lab.report.render import write_report
 from sts_lab.report.study_results import rerun_results
 from sts_lab.report.sweep_results import SweepResults, job_row, jobs_table
 from tests.conftest import TINY
@@ -120,8 +121,11 @@ def test_the_report_reads_its_own_studies_and_the_reruns_of_the_current_best(tmp
                "train_seconds": 1.0}
     rows = [job_row(str(number), ["+search.study=stsb", f"+search.rerun_of={rerun_of}", f"seed={seed}"], "completed", metrics)
             for number, (rerun_of, seed) in enumerate([(0, 1), (0, 2), (1, 1), (1, 2)])]
-    reruns = rerun_results(SweepResults(jobs_table(rows), studies=studies))
+    results = SweepResults(jobs_table(rows), studies=studies)
+    reruns = rerun_results(results)
     assert list(reruns.jobs.job) == ["2", "3"]  # the reruns of trial 0, best before a resume, stay out
+    written = write_report(results, tmp_path / "report")
+    assert [path.name for path in written] == ["summary.csv", "summary.md", "comparison.png", "reruns.png"]
 
 
 # Start-up ----------------------------------------------------------------------------------------------------
@@ -284,6 +288,7 @@ def test_confirmation_reruns_land_in_the_report(grid_search):
     section = markdown[markdown.index("## Search"):]
     assert "| sts_lab-cosine |" in section and "| sts_lab-angle |" in section
     assert "Paired bootstrap between studies" in section and "study A" in section
+    assert (sweep_dir / "reruns.png").stat().st_size > 10_000
 
 
 @pytest.mark.e2e

@@ -18,6 +18,7 @@ from sts_lab.report.study_results import rerun_results
 from sts_lab.report.sweep_results import JOB_METRICS, PRUNED, STATUSES, SweepResults, config_keys
 
 REPORT_FILES = ("summary.csv", "summary.md", "comparison.png")
+RERUNS_FIGURE = "reruns.png"  # a search's answer: each study's best configuration rerun with the confirmation seeds
 
 MARKDOWN_HEADERS = {
     "zero_shot_test_spearman": "zero-shot test", "dev_spearman": "dev", "best_dev_spearman": "best dev",
@@ -231,12 +232,17 @@ def plot_comparison(results: SweepResults, summary: pd.DataFrame | None = None) 
 
 
 def write_report(results: SweepResults, out_dir: str | Path) -> list[Path]:
-    """Write summary.csv (the jobs table), summary.md and comparison.png into ``out_dir``; returns their paths."""
+    """Write summary.csv (the jobs table), summary.md and comparison.png into ``out_dir``, and for a search with
+    confirmation reruns reruns.png (the same figure over the reruns, one bar per study); returns their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, markdown_path, figure_path = (out_dir / name for name in REPORT_FILES)
+    paths = csv_path, markdown_path, figure_path = [out_dir / name for name in REPORT_FILES]
     results.jobs.to_csv(csv_path, index=False)
     summary = aggregate(results)  # once: the tables and the figure share it
     markdown_path.write_text(summary_markdown(results, summary=summary))
     plot_comparison(results, summary).savefig(figure_path, dpi=120)
-    return [csv_path, markdown_path, figure_path]
+    reruns = rerun_results(results)
+    if reruns is not None and not completed_jobs(reruns).empty:
+        paths.append(out_dir / RERUNS_FIGURE)
+        plot_comparison(reruns).savefig(paths[-1], dpi=120)
+    return paths
