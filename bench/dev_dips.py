@@ -19,12 +19,13 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
+from sts_lab.names import DEV_CURVE_FILE, JOB_CONFIG_FILE
 from sts_lab.report.render import markdown_table
 
 
 def run_dirs(roots: list[Path]) -> list[Path]:
-    found = {os.path.realpath(curve.parent) for root in roots for curve in root.rglob("dev_curve.csv")}
-    return sorted(Path(found_dir) for found_dir in found if (Path(found_dir) / ".hydra" / "config.yaml").is_file())
+    found = {os.path.realpath(curve.parent) for root in roots for curve in root.rglob(DEV_CURVE_FILE)}
+    return sorted(Path(found_dir) for found_dir in found if (Path(found_dir) / JOB_CONFIG_FILE).is_file())
 
 
 def dip(curve: pd.DataFrame) -> dict:
@@ -37,7 +38,7 @@ def dip(curve: pd.DataFrame) -> dict:
         "first": f"{first.dev_spearman:.4f} @{first.step:.0f}",
         "lowest after": f"{low.dev_spearman:.4f} @{low.step:.0f}",
         "dip": round(max(depth, 0.0), 4),
-        "back at": (int(back.step.iloc[0]) if len(back) else None) if depth > 0 else None,
+        "back at": int(back.step.iloc[0]) if depth > 0 and len(back) else None,
         "never back": depth > 0 and back.empty,
         "best": f"{best.dev_spearman:.4f} @{best.step:.0f}",
         "last step": int(curve.step.iloc[-1]),
@@ -45,13 +46,14 @@ def dip(curve: pd.DataFrame) -> dict:
 
 
 def describe(run_dir: Path) -> dict:
-    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    cfg = OmegaConf.load(run_dir / JOB_CONFIG_FILE)
     choices = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.runtime.choices
-    curve = pd.read_csv(run_dir / "dev_curve.csv")
+    curve = pd.read_csv(run_dir / DEV_CURVE_FILE)
     return {
         "run": str(run_dir), "loss": choices.loss, "lr": f"{cfg.optimizer.lr:.2g}",
         "warmup": round(cfg.optimizer.warmup_ratio, 3), "epochs": cfg.trainer.epochs,
-        "scale": None if cfg.loss.get("scale") is None else round(cfg.loss.scale, 1), "eval every": str(cfg.trainer.eval_steps), **dip(curve),
+        "scale": None if cfg.loss.get("scale") is None else round(cfg.loss.scale, 1),
+        "eval every": str(cfg.trainer.eval_steps), **dip(curve),
     }
 
 
@@ -66,8 +68,10 @@ def main() -> None:
     print(markdown_table(runs.drop(columns="run")), "\n")
     by_loss = runs.groupby("loss")
     summary = pd.DataFrame({"runs": by_loss.size(), "dipped": by_loss.dip.apply(lambda dips: int((dips > 0).sum())),
-                            "latest back at": by_loss["back at"].max().astype("Int64"), "never back": by_loss["never back"].sum()})
+                            "latest back at": by_loss["back at"].max().astype("Int64"),
+                            "never back": by_loss["never back"].sum()})
     print(markdown_table(summary.reset_index()))
+
 
 if __name__ == "__main__":
     main()

@@ -32,7 +32,10 @@ RERUN_MARK = CONFIRM_SUFFIX + "-"  # NAME-confirm-N
 
 def search_jobs(sweep_dir: Path) -> pd.DataFrame:
     """Every trial that ran a job, of the search's studies and their confirmation studies, from the storage."""
-    url, _, studies = search_studies(sweep_dir)
+    search = search_studies(sweep_dir)
+    if search is None:
+        raise SystemExit(f"{sweep_dir}: no Optuna search ran there (its multirun.yaml names no sts_lab search)")
+    url, _, studies = search
     names = [name for name in optuna.get_all_study_names(url) if name.split(RERUN_MARK)[0] in studies]
     rows = [{"study": name, "number": trial.number, "state": trial.state.name, "start": trial.datetime_start,
              "end": trial.datetime_complete, "job_dir": trial.user_attrs.get(JOB_DIR_ATTR),
